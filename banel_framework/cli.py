@@ -1,0 +1,152 @@
+"""The `banel` command: a thin shell over functions that tests call directly."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import click
+import yaml
+
+from .config import RunConfig, describe_fields
+from .errors import BanelError
+from .plugins import get_host
+
+
+def _showwarning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+    text = str(message)
+    if text.startswith("banel:"):
+        click.echo(f"Warning: {text[6:].strip()}", err=True)
+    else:
+        click.echo(f"Warning: {category.__name__}: {text}", err=True)
+
+
+class BanelGroup(click.Group):
+    """Turns BanelError into one line and exit status 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except BanelError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("Interrupted: the ledger is intact; continue with banel resume RUN_DIR",
+                       err=True)
+            sys.exit(130)
+
+
+@click.group(cls=BanelGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="banel-framework")
+def main() -> None:
+    """BaNEL: post-train a generator from failures only, every reward evaluation in a ledger."""
+    warnings.showwarning = _showwarning
+
+
+def _config_options(fn):
+    fn = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                      help="Override one option, e.g. --set banel.samples_per_round=50.")(fn)
+    fn = click.option("--config", "config_file", type=click.Path(dir_okay=False),
+                      help="A TOML or YAML config file.")(fn)
+    fn = click.option("--task", help="Task name (default: the built-in default task).")(fn)
+    return fn
+
+
+@main.command()
+@_config_options
+@click.option("--seed", type=int, help="Seed of everything in the run.")
+@click.option("--budget", type=int, help="Hard NRE budget.")
+@click.option("--method", help="Method that spends the budget (default: banel).")
+@click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: runs/...).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def run(task, config_file, sets, seed, budget, method, out, quiet) -> None:
+    """Run a method on a task; results go to a new run directory."""
+    from .outputs import console_table, metrics_rows
+    from .run import create_run, plan, user_layers
+    from .runner import execute
+
+    layers = user_layers(config_file, sets, task=task, seed=seed, budget=budget, method=method,
+                         progress=False if quiet else None)
+    p = plan(layers)
+    r = create_run(p, out)
+    summary = execute(r)
+    click.echo(console_table(summary, metrics_rows(r)))
+    click.echo(f"run directory: {r.run_dir}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--budget", type=int, help="Raise the budget before continuing.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def resume(run_dir, budget, quiet) -> None:
+    """Continue a stopped or killed run from its ledger, without repeating an evaluation."""
+    from .outputs import console_table, metrics_rows
+    from .run import open_run
+    from .runner import execute
+
+    r = open_run(run_dir, budget=budget)
+    if quiet:
+        r.config.progress = False
+    summary = execute(r)
+    click.echo(console_table(summary, metrics_rows(r)))
+    click.echo(f"run directory: {r.run_dir}")
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
+def report(run_dirs) -> None:
+    """Rebuild metrics.csv, summary.json and plots of run directories and print their tables."""
+    from .outputs import console_table, metrics_rows
+    from .run import open_run
+    from .runner import write_outputs
+
+    for d in run_dirs:
+        r = open_run(d)
+        r.config.progress = False
+        summary = write_outputs(r)
+        if len(run_dirs) > 1:
+            click.echo(f"== {d}")
+        click.echo(console_table(summary, metrics_rows(r)))
+        click.echo(f"plots: {', '.join(summary['plots'])}")
+
+
+@main.command()
+def tasks() -> None:
+    """List the registered tasks."""
+    reg = get_host().registry
+    comps = reg.components("task")
+    if not comps:
+        click.echo("no tasks registered")
+    for c in comps:
+        mark = " (default)" if c.meta.get("default") else ""
+        desc = getattr(c.obj, "description", "") or ""
+        click.echo(f"{c.name}{mark}  [{c.plugin}]  {desc}")
+
+
+@main.command()
+def plugins() -> None:
+    """List plugins as JSON: name, distribution, version, hooks, status, error."""
+    host = get_host()
+    host.registry  # noqa: B018 - collecting components may record more failures
+    click.echo(json.dumps(host.plugin_list(), indent=2))
+
+
+@main.command()
+@_config_options
+@click.option("--describe", is_flag=True, help="List every option with its description instead.")
+def config(task, config_file, sets, describe) -> None:
+    """Print the effective configuration (task defaults, then file, then --set)."""
+    from .run import plan, user_layers
+
+    if describe:
+        for key, default, desc in describe_fields(RunConfig):
+            click.echo(f"{key} = {default}\n    {desc}")
+        return
+    p = plan(user_layers(config_file, sets, task=task))
+    click.echo(yaml.safe_dump(p.config.model_dump(mode="json"), sort_keys=False).rstrip())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

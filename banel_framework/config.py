@@ -1,0 +1,266 @@
+"""Run configuration: pydantic models, file loading, `--set` overrides and readable errors."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class Section(BaseModel):
+    """A config section: unknown keys are errors, values are re-validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class FitSettings(Section):
+    """Maximum-likelihood fitting of a generator or failure model."""
+
+    epochs: int = Field(10, ge=0, description="Passes over the data (paper Fig. 10: more helps).")
+    lr: float = Field(0.01, gt=0, description="Adam learning rate.")
+    batch_size: int = Field(64, ge=1, description="Sequences per optimisation step.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    max_steps: int | None = Field(None, ge=1, description="Stop after this many steps (None: no cap).")
+
+
+class GeneratorConfig(Section):
+    """Which generator family builds the prior."""
+
+    name: str | None = Field(None, description="Registered generator name; None: the task's default.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Options of that generator.")
+
+
+class FailureModelConfig(Section):
+    """The failure model p_phi fitted on each round's negatives."""
+
+    name: str = Field("finetune", description="Registered failure-model builder.")
+    init: Literal["prior", "proposal", "scratch"] = Field(
+        "prior", description="Initialise phi from the prior, the current proposal, or from scratch."
+    )
+    data: Literal["round", "all"] = Field(
+        "round", description="Fit phi on this round's negatives or on all negatives so far."
+    )
+    fit: FitSettings = Field(default_factory=FitSettings, description="Fitting schedule for phi.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Options of the builder.")
+
+
+class PosteriorConfig(Section):
+    """The rejection rule: reject x when kappa*log p_phi(x) - log p_ref(x) > log f."""
+
+    name: str = Field("ratio", description="Registered posterior scorer.")
+    filter_factor: float = Field(2.0, gt=0, description="f: reject when p_phi^kappa / p_ref > f.")
+    kappa: float = Field(1.0, gt=0, description="Exponent on the failure model's likelihood.")
+    reference: Literal["prior", "proposal"] = Field(
+        "prior", description="Model in the ratio's numerator: the fixed prior or that round's proposal."
+    )
+    options: dict[str, Any] = Field(default_factory=dict, description="Options of the scorer.")
+
+
+class DistillConfig(Section):
+    """Fitting a fresh proposal on posterior samples when acceptance falls (no NREs)."""
+
+    enabled: bool = Field(True, description="Distil at all.")
+    acceptance_below: float = Field(
+        0.05, ge=0, le=1, description="Distil after a round whose acceptance rate fell below this."
+    )
+    samples: int = Field(2000, ge=1, description="Posterior samples drawn to fit the new proposal.")
+    init: Literal["prior", "proposal"] = Field(
+        "prior", description="Fit the new proposal starting from the prior or the current proposal."
+    )
+    dedupe: bool = Field(False, description="Fit on unique posterior samples only (keeps diversity).")
+    fit: FitSettings = Field(default_factory=lambda: FitSettings(epochs=3, lr=1e-3))
+
+
+class BanelConfig(Section):
+    """The BaNEL rounds."""
+
+    samples_per_round: int = Field(100, ge=1, description="m: new candidates evaluated per round.")
+    draw_batch_size: int = Field(1024, ge=1, description="Proposals drawn per batch.")
+    max_draws_per_round: int = Field(
+        200_000, ge=1, description="Cap on proposals drawn in a round; fewer new candidates end it."
+    )
+    max_rounds: int | None = Field(None, ge=1, description="Stop after this many rounds.")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature of the proposal.")
+    train_on_positives: bool = Field(
+        False, description="Also fit phi on successes (the paper drops them)."
+    )
+    distill: DistillConfig = Field(default_factory=DistillConfig)
+
+
+class OracleConfig(Section):
+    """Which oracle spends the NREs."""
+
+    name: str | None = Field(None, description="Registered oracle; None: the task's own.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Options of that oracle.")
+    batch_size: int | None = Field(None, ge=1, description="Samples per oracle call (ledger commit).")
+
+
+class EvalConfig(Section):
+    """Off-budget evaluation of success rates (never counted as NREs)."""
+
+    exact: Literal["auto", "never"] = Field(
+        "auto", description="Use exact rates when the task can enumerate its sample space."
+    )
+    samples: int = Field(2000, ge=0, description="Posterior samples per sampled evaluation.")
+    prior_samples: int = Field(20000, ge=0, description="Prior samples for the reference rate.")
+    every: int = Field(1, ge=1, description="Evaluate after every k-th round (and the last).")
+    confidence: float = Field(0.95, gt=0, lt=1, description="Clopper-Pearson interval level.")
+    max_draws: int = Field(2_000_000, ge=1, description="Cap on proposals drawn for one evaluation.")
+
+
+class TrainerConfig(Section):
+    """Lightning trainer settings shared by every fit."""
+
+    accelerator: str = Field("auto", description="Lightning accelerator: auto, cpu, gpu, ...")
+    devices: int | str = Field(1, description="Devices per fit.")
+    precision: str = Field("32-true", description="Lightning precision, e.g. bf16-mixed on GPU.")
+    num_threads: int | None = Field(None, ge=1, description="torch.set_num_threads (None: leave).")
+
+
+class RunConfig(Section):
+    """Everything a run needs; saved to config.yaml in the run directory."""
+
+    task: str | None = Field(None, description="Task name; None: the built-in default task.")
+    task_options: dict[str, Any] = Field(default_factory=dict, description="The task's options.")
+    method: str = Field("banel", description="Method that spends the budget.")
+    method_options: dict[str, Any] = Field(default_factory=dict, description="The method's options.")
+    seed: int = Field(0, ge=0, description="Seed of everything in the run.")
+    budget: int = Field(2000, ge=1, description="Hard NRE budget: oracle calls allowed.")
+    generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
+    failure_model: FailureModelConfig = Field(default_factory=FailureModelConfig)
+    posterior: PosteriorConfig = Field(default_factory=PosteriorConfig)
+    banel: BanelConfig = Field(default_factory=BanelConfig)
+    oracle: OracleConfig = Field(default_factory=OracleConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    progress: bool = Field(True, description="Show a progress bar.")
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML or YAML config file into a dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() == ".toml":
+            data = tomllib.loads(text)
+        else:
+            data = yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ConfigError(f"malformed config file {path}: {first}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping, not {type(data).__name__}")
+    return data
+
+
+def parse_value(text: str) -> Any:
+    """Parse a `--set` value: YAML scalars and lists, with numbers like 1e-3 as floats."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return number if math.isfinite(number) else value
+    return value
+
+
+def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Turn `key.sub=value` strings into a nested dict."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        set_path(out, key.split("."), parse_value(raw))
+    return out
+
+
+def set_path(tree: dict[str, Any], parts: list[str], value: Any) -> None:
+    """Set tree[a][b][c] = value for parts [a, b, c], creating dicts on the way."""
+    node = tree
+    for part in parts[:-1]:
+        nxt = node.get(part)
+        if not isinstance(nxt, dict):
+            nxt = node[part] = {}
+        node = nxt
+    node[parts[-1]] = value
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `base` with `over` merged in, recursively for nested mappings."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    """One line naming the first invalid field, its problem and the value given."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+    msg = err["msg"]
+    if err.get("type") == "extra_forbidden":
+        msg = "unknown option"
+    given = err.get("input")
+    shown = "" if err.get("type") in ("extra_forbidden", "missing") else f" (got {json.dumps(given, default=str)})"
+    more = len(exc.errors()) - 1
+    tail = f"; and {more} more problem{'s' if more > 1 else ''}" if more else ""
+    return f"invalid configuration: {loc or 'config'}: {msg}{shown}{tail}"
+
+
+def validate_options(model: type[BaseModel], data: dict[str, Any], prefix: str) -> BaseModel:
+    """Validate a plugin's or task's options, naming the field on error."""
+    try:
+        return model.model_validate(data or {})
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, prefix)) from None
+
+
+def build_config(layers: list[dict[str, Any]]) -> RunConfig:
+    """Merge layers (later wins) and validate them into a RunConfig."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged = deep_merge(merged, layer)
+    try:
+        return RunConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+
+
+def describe_fields(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str]]:
+    """(dotted name, default, description) for every option of a config model."""
+    rows: list[tuple[str, str, str]] = []
+    for name, info in model.model_fields.items():
+        key = f"{prefix}{name}"
+        ann = info.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            rows.extend(describe_fields(ann, key + "."))
+            continue
+        default = info.get_default(call_default_factory=True)
+        rows.append((key, json.dumps(default, default=str), info.description or ""))
+    return rows

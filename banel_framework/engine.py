@@ -1,0 +1,279 @@
+"""The BaNEL rounds: sample the posterior, evaluate, fit a failure model, add its region, distil."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from .interfaces import Generator, LogProbModel, Method
+from .posterior import Posterior, RejectionRegion
+from .run import Run
+from .samples import Samples
+
+STOPPED = "stopped"
+
+
+@dataclass
+class BanelState:
+    """Where the rounds stand: the posterior in use and the next round's number."""
+
+    posterior: Posterior
+    next_round: int
+    stop_reason: str | None = None
+
+
+def _rel(run: Run, path: Path) -> str:
+    return str(path.relative_to(run.run_dir))
+
+
+def load_generator(template: Generator, path: Path) -> Generator:
+    """A generator shaped like `template` with the weights saved at `path`."""
+    model = template.fresh()
+    model.load(path)
+    return model
+
+
+@dataclass
+class RoundState:
+    """The posterior as it stood after one finished round."""
+
+    round: int
+    posterior: Posterior
+    failure_model: LogProbModel | None
+
+
+def replay(run: Run) -> Iterator[RoundState]:
+    """Rebuild the posterior round by round from the ledger and the checkpoints."""
+    cfg = run.config
+    prior = run.prior
+    proposal: Generator = prior
+    regions: list[RejectionRegion] = []
+    for r, status, data in run.ledger.rounds():
+        if status != "done":
+            return
+        phi = None
+        if data.get("failure_model"):
+            parent = proposal if cfg.failure_model.init == "proposal" else prior
+            phi = run.failure_builder.load(parent, run.run_dir / data["failure_model"])
+            ref = prior if cfg.posterior.reference == "prior" else proposal
+            regions.append(RejectionRegion(r, phi, ref))
+        if data.get("proposal_after"):
+            proposal = load_generator(prior, run.run_dir / data["proposal_after"])
+        yield RoundState(r, Posterior(prior, proposal, run.scorer, list(regions),
+                                      cfg.banel.temperature), phi)
+
+
+def restore(run: Run) -> BanelState:
+    """The state to continue from: the posterior after the last finished round."""
+    last: RoundState | None = None
+    for last in replay(run):
+        pass
+    if last is None:
+        posterior = Posterior(run.prior, run.prior, run.scorer, [], run.config.banel.temperature)
+        next_round = 1
+    else:
+        posterior, next_round = last.posterior, last.round + 1
+    rec = run.ledger.round(next_round)
+    stop = rec[1].get("stop_reason") if rec is not None and rec[0] == STOPPED else None
+    return BanelState(posterior, next_round, stop)
+
+
+class BanelMethod(Method):
+    """BaNEL: learn failure models on negatives and sample the posterior that avoids them."""
+
+    name = "banel"
+    description = "Bayesian Negative Evidence Learning (failure models + rejection posterior)."
+    #: False gives the 'pretrained' baseline: the same rounds with nothing learned.
+    learns = True
+
+    def distribution(self, run: Run) -> Posterior:
+        return restore(run).posterior
+
+    def run(self, run: Run) -> str:
+        st = restore(run)
+        if st.stop_reason:
+            return st.stop_reason
+        bc = run.config.banel
+        while True:
+            r = st.next_round
+            rec = run.ledger.round(r)
+            if rec is None or rec[0] == "sampling":
+                if bc.max_rounds is not None and r > bc.max_rounds:
+                    return f"reached max_rounds={bc.max_rounds}"
+                if run.ledger.remaining() <= 0:
+                    return "budget spent"
+                if not self._propose(run, st, r):
+                    reason = self._stop(run, r, st)
+                    return reason
+                rec = run.ledger.round(r)
+            assert rec is not None
+            status, data = rec
+            if status == "evaluating":
+                run.oracle.flush()
+                status = "evaluated"
+                run.ledger.set_round(r, status, self._outcome(run, r))
+            phi = None
+            if status == "evaluated":
+                phi = self._fit_failure_model(run, st, r) if self.learns else None
+                status = "fitted"
+                if not self.learns:
+                    run.ledger.set_round(r, status, {"failure_model": None})
+            if status == "fitted":
+                self._add_region(run, st, r, phi)
+                self._finish_round(run, st, r)
+            st.next_round = r + 1
+
+    # -- one round -------------------------------------------------------------------------
+
+    def _propose(self, run: Run, st: BanelState, r: int) -> bool:
+        """Draw this round's new candidates and reserve their NREs; False when none came."""
+        bc = run.config.banel
+        m = min(bc.samples_per_round, run.ledger.remaining())
+        run.ledger.set_round(r, "sampling", {"nre_before": run.ledger.nre_used(),
+                                             "t_start": time.time()})
+
+        def show(res: Any) -> None:
+            run.set_progress(round=r, drawn=res.drawn, acc=f"{res.acceptance:.3g}")
+
+        res = st.posterior.draw(m, seed=run.seed(r, "draw"), batch_size=bc.draw_batch_size,
+                                max_draws=bc.max_draws_per_round, exclude=run.ledger.is_known,
+                                unique=True, on_batch=show)
+        data = {
+            "proposals_drawn": res.drawn,
+            "accepted": res.accepted,
+            "acceptance": res.acceptance,
+            "new_candidates": len(res.samples),
+            "duplicates": res.duplicates,
+            "sampling_seconds": res.seconds,
+            "proposals_per_second": res.drawn / res.seconds if res.seconds > 0 else None,
+            "accepted_per_second": res.accepted / res.seconds if res.seconds > 0 else None,
+            "capped": res.capped,
+            "rejected_by_round": {str(k): v for k, v in res.rejected_by.items()},
+            "regions": len(st.posterior.regions),
+        }
+        if len(res.samples) == 0:
+            run.ledger.set_round(r, "sampling", data)
+            return False
+        if res.capped:
+            run.log(f"round {r}: only {len(res.samples)} new candidates in {res.drawn} proposals "
+                    f"(max_draws_per_round={bc.max_draws_per_round})")
+        run.ledger.reserve(r, res.samples.keys(), run.codec.decode_batch(res.samples), data)
+        return True
+
+    def _stop(self, run: Run, r: int, st: BanelState) -> str:
+        _, data = run.ledger.round(r) or ("", {})
+        reason = (f"no new candidates: round {r} drew {data.get('proposals_drawn', 0)} proposals "
+                  f"(acceptance {data.get('acceptance', float('nan')):.3g}); all were rejected "
+                  "or already evaluated")
+        run.ledger.set_round(r, STOPPED, {"stop_reason": reason})
+        return reason
+
+    def _outcome(self, run: Run, r: int) -> dict[str, Any]:
+        evs = run.ledger.evaluations(round_=r)
+        return {"nre_round": len(evs), "successes": sum(1 for e in evs if (e.reward or 0) > 0),
+                "nre_after": run.ledger.nre_used()}
+
+    def _fit_failure_model(self, run: Run, st: BanelState, r: int) -> LogProbModel | None:
+        cfg = run.config
+        fm = cfg.failure_model
+        evs = (run.ledger.evaluations(round_=r, status="done") if fm.data == "round"
+               else run.ledger.evaluations(upto_round=r, status="done"))
+        keys = [e.key for e in evs if (e.reward or 0) <= 0 or cfg.banel.train_on_positives]
+        if not keys:
+            run.ledger.set_round(r, "fitted", {"failure_model": None, "phi_samples": 0})
+            return None
+        parent = st.posterior.proposal if fm.init == "proposal" else st.posterior.prior
+        phi, fit = run.failure_builder.fit(parent, Samples.from_keys(keys), fm.fit,
+                                           from_scratch=fm.init == "scratch",
+                                           seed=run.seed(r, "failure_model"))
+        path = run.checkpoint(f"failure_model_r{r:03d}.pt")
+        phi.save(path)
+        run.ledger.set_round(r, "fitted", {
+            "failure_model": _rel(run, path), "phi_samples": len(keys),
+            "phi_epochs": fm.fit.epochs, "phi_seconds": fit.seconds, "phi_steps": fit.steps,
+            "phi_loss": fit.final_loss})
+        return phi
+
+    def _add_region(self, run: Run, st: BanelState, r: int, phi: LogProbModel | None) -> None:
+        cfg = run.config
+        _, data = run.ledger.round(r) or ("", {})
+        if not data.get("failure_model"):
+            return
+        prior, proposal = st.posterior.prior, st.posterior.proposal
+        if phi is None:  # resumed after the fit: load the checkpoint
+            parent = proposal if cfg.failure_model.init == "proposal" else prior
+            phi = run.failure_builder.load(parent, run.run_dir / data["failure_model"])
+        ref = prior if cfg.posterior.reference == "prior" else proposal
+        st.posterior.regions.append(RejectionRegion(r, phi, ref))
+
+    def _finish_round(self, run: Run, st: BanelState, r: int) -> None:
+        cfg = run.config
+        data: dict[str, Any] = {}
+        dc = cfg.banel.distill
+        if self.learns and dc.enabled and st.posterior.regions:
+            acceptance = self._acceptance(run, st, r)
+            data["acceptance_next"] = acceptance
+            if acceptance < dc.acceptance_below:
+                data.update(self._distill(run, st, r))
+        if r % cfg.eval.every == 0:
+            rate = run.evaluator.evaluate(st.posterior, seed=run.seed(r, "eval"))
+            if rate is not None:
+                data["eval"] = rate.as_dict()
+        _, before = run.ledger.round(r) or ("", {})
+        data["round_seconds"] = time.time() - before.get("t_start", time.time())
+        run.ledger.set_round(r, "done", data)
+        _, full = run.ledger.round(r) or ("", {})
+        record = {"round": r, **full}
+        run.set_progress(round=r, ok=sum(1 for _ in run.ledger.solutions()),
+                         rate=_fmt(full.get("eval", {}).get("rate")))
+        run.host.notify("banel_round_end", run=run, record=record)
+
+    def _acceptance(self, run: Run, st: BanelState, r: int) -> float:
+        """Acceptance of the updated posterior: exact when possible, else from one probe batch."""
+        ev = run.evaluator
+        if ev.mode == "exact" and ev.support is not None:
+            return st.posterior.acceptance(ev.support)
+        bc = run.config.banel
+        res = st.posterior.draw(bc.draw_batch_size, seed=run.seed(r, "probe"),
+                                batch_size=bc.draw_batch_size, max_draws=bc.draw_batch_size)
+        return res.acceptance
+
+    def _distill(self, run: Run, st: BanelState, r: int) -> dict[str, Any]:
+        """Fit a fresh proposal on posterior samples (no NREs); the filters still apply."""
+        cfg = run.config
+        dc, bc = cfg.banel.distill, cfg.banel
+        start = time.perf_counter()
+        res = st.posterior.draw(dc.samples, seed=run.seed(r, "distill"),
+                                batch_size=bc.draw_batch_size, max_draws=bc.max_draws_per_round,
+                                unique=dc.dedupe)
+        out: dict[str, Any] = {"distill_drawn": res.drawn, "distill_samples": len(res.samples)}
+        if len(res.samples) == 0:
+            run.log(f"round {r}: distillation skipped, the posterior gave no samples "
+                    f"in {res.drawn} proposals")
+            return out
+        base = st.posterior.prior if dc.init == "prior" else st.posterior.proposal
+        proposal = base.clone()
+        fit = proposal.fit(res.samples, dc.fit, seed=run.seed(r, "distill_fit"))
+        path = run.checkpoint(f"proposal_r{r:03d}.pt")
+        proposal.save(path)
+        st.posterior = st.posterior.with_proposal(proposal)
+        out.update(distilled=True, proposal_after=_rel(run, path), distill_loss=fit.final_loss,
+                   distill_seconds=time.perf_counter() - start)
+        run.log(f"round {r}: distilled a new proposal on {len(res.samples)} posterior samples "
+                f"(acceptance was {res.acceptance:.3g})")
+        return out
+
+
+class PretrainedMethod(BanelMethod):
+    """The pretrained baseline: spend the budget on new prior samples, learn nothing."""
+
+    name = "pretrained"
+    description = "No update: sample the prior (new samples only), the reference rate."
+    learns = False
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3g}"

@@ -1,0 +1,101 @@
+"""Off-budget success rates with Clopper-Pearson intervals, exact where the task allows."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from scipy.stats import beta
+
+from .config import EvalConfig
+from .interfaces import Codec, RewardOracle, Task
+from .posterior import Posterior
+from .samples import Samples
+
+
+def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The exact binomial interval for k successes in n trials."""
+    if n <= 0:
+        return (0.0, 1.0)
+    a = 1 - confidence
+    lo = 0.0 if k == 0 else float(beta.ppf(a / 2, k, n - k + 1))
+    hi = 1.0 if k == n else float(beta.ppf(1 - a / 2, k + 1, n - k))
+    return (lo, hi)
+
+
+@dataclass
+class Rate:
+    """A success rate: exact, or k of n samples with an interval."""
+
+    rate: float
+    n: int
+    ci: tuple[float, float]
+    exact: bool
+    k: int | None = None
+    acceptance: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rate": self.rate, "n": self.n, "k": self.k, "ci": list(self.ci),
+                "exact": self.exact, "acceptance": self.acceptance}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "Rate | None":
+        if not d:
+            return None
+        return cls(d["rate"], d["n"], tuple(d["ci"]), d["exact"], d.get("k"), d.get("acceptance"))
+
+
+class Evaluator:
+    """Measures the success rate of a posterior without spending NREs."""
+
+    def __init__(self, task: Task, codec: Codec, config: EvalConfig, batch_size: int = 1024):
+        self.config = config
+        self.codec = codec
+        self.batch_size = batch_size
+        self.oracle: RewardOracle | None = task.eval_oracle()
+        self.support: Samples | None = task.support() if config.exact == "auto" else None
+        self._support_rewards: torch.Tensor | None = None
+
+    @property
+    def mode(self) -> str:
+        """'exact', 'sampled' or 'none' (the task offers no cheap oracle)."""
+        if self.oracle is None:
+            return "none"
+        return "exact" if self.support is not None else "sampled"
+
+    def _rewards(self, samples: Samples) -> torch.Tensor:
+        assert self.oracle is not None
+        out: list[float] = []
+        step = max(1, getattr(self.oracle, "batch_size", 4096) or 4096)
+        for i in range(0, len(samples), step):
+            part = samples.select(list(range(i, min(len(samples), i + step))))
+            out.extend(float(r) for r in self.oracle(part, self.codec.decode_batch(part)))
+        return torch.tensor(out, dtype=torch.float64)
+
+    def evaluate(self, posterior: Posterior, *, seed: int, n: int | None = None) -> Rate | None:
+        """The success rate of `posterior`, exact or from `n` fresh samples."""
+        if self.mode == "none":
+            return None
+        if self.mode == "exact" and posterior.temperature == 1.0:
+            assert self.support is not None
+            if self._support_rewards is None:
+                self._support_rewards = (self._rewards(self.support) > 0).double()
+            probs = posterior.probabilities(self.support)
+            acceptance = posterior.acceptance(self.support)
+            if float(probs.sum()) == 0:
+                return Rate(math.nan, 0, (math.nan, math.nan), True, None, acceptance)
+            rate = float((probs * self._support_rewards).sum())
+            return Rate(rate, len(self.support), (rate, rate), True, None, acceptance)
+        n = self.config.samples if n is None else n
+        if n <= 0:
+            return None
+        draw = posterior.draw(n, seed=seed, batch_size=self.batch_size,
+                              max_draws=self.config.max_draws)
+        got = len(draw.samples)
+        if got == 0:
+            return Rate(math.nan, 0, (math.nan, math.nan), False, 0, draw.acceptance)
+        k = int((self._rewards(draw.samples) > 0).sum())
+        return Rate(k / got, got, clopper_pearson(k, got, self.config.confidence), False, k,
+                    draw.acceptance)

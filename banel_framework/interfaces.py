@@ -1,0 +1,227 @@
+"""The four parts BaNEL is made of, plus tasks and methods: what plugins implement."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from pydantic import BaseModel, ConfigDict
+
+from .samples import Samples
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import FitSettings, PosteriorConfig, TrainerConfig
+    from .posterior import Posterior
+    from .run import Run
+
+
+class Options(BaseModel):
+    """Base for plugin and task options: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class FitResult:
+    """What one maximum-likelihood fit did."""
+
+    seconds: float
+    steps: int
+    final_loss: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class LogProbModel(ABC):
+    """Anything that gives exact log-likelihoods of samples (a failure model, at least)."""
+
+    @abstractmethod
+    def log_prob(self, samples: Samples) -> torch.Tensor:
+        """Exact log p(x) of each sample, a float tensor [B] on the CPU."""
+
+    def save(self, path: Path) -> None:  # pragma: no cover - optional
+        """Write the weights to `path` (weights only, no pickled code)."""
+        raise NotImplementedError
+
+    def load(self, path: Path) -> None:  # pragma: no cover - optional
+        """Read the weights written by `save`."""
+        raise NotImplementedError
+
+
+class Generator(LogProbModel):
+    """A likelihood-based generator: samples batches with log-probs, scores, copies, fine-tunes."""
+
+    #: The family's options (architecture, sizes); validated before anything runs.
+    Options: ClassVar[type[Options]] = Options
+    #: False for large models whose weights should not be copied into every run directory.
+    save_with_run: ClassVar[bool] = True
+
+    @classmethod
+    def build(cls, options: Options, trainer: "TrainerConfig") -> "Generator":
+        """A new, untrained generator of this family."""
+        raise NotImplementedError(f"{cls.__name__} cannot be built from options")
+
+    @abstractmethod
+    def sample(self, n: int, *, seed: int, temperature: float = 1.0) -> Samples:
+        """Draw `n` samples with their log-probs (under temperature 1 unless stated)."""
+
+    @abstractmethod
+    def fit(
+        self,
+        samples: Samples,
+        settings: "FitSettings",
+        *,
+        seed: int,
+        weights: torch.Tensor | None = None,
+    ) -> FitResult:
+        """Fine-tune in place by (weighted) maximum likelihood on `samples`."""
+
+    @abstractmethod
+    def clone(self) -> "Generator":
+        """An independent copy with the same weights."""
+
+    @abstractmethod
+    def fresh(self) -> "Generator":
+        """A model of the same architecture with new random weights."""
+
+    def describe(self) -> dict[str, Any]:
+        """A short description for logs and summaries."""
+        return {"class": type(self).__name__}
+
+
+class FailureModelBuilder(ABC):
+    """Fits a failure model p_phi on the negatives of a round."""
+
+    Options: ClassVar[type[Options]] = Options
+
+    def __init__(self, options: Options | None = None):
+        self.options = options or self.Options()
+
+    @abstractmethod
+    def fit(
+        self,
+        parent: Generator,
+        negatives: Samples,
+        settings: "FitSettings",
+        *,
+        from_scratch: bool,
+        seed: int,
+    ) -> tuple[LogProbModel, FitResult]:
+        """Return a model fitted on `negatives`, initialised from `parent` (or fresh if from_scratch)."""
+
+    def load(self, parent: Generator, path: Path) -> LogProbModel:
+        """A failure model saved by a previous `fit` (weights only), shaped like `parent`."""
+        model = parent.fresh()
+        model.load(path)
+        return model
+
+
+class PosteriorScorer(ABC):
+    """Turns log-likelihoods into rejections: is x inside a failure model's rejection region?"""
+
+    def __init__(self, config: "PosteriorConfig"):
+        self.config = config
+
+    @abstractmethod
+    def reject(self, log_ref: torch.Tensor, log_phi: torch.Tensor) -> torch.Tensor:
+        """A bool tensor: True where the sample looks like a known failure."""
+
+
+class RewardOracle(ABC):
+    """The expensive binary reward r(x) in {0, 1}; every call on one sample is one NRE."""
+
+    #: Largest batch the oracle accepts in one call (the ledger commits after each call).
+    batch_size: int = 256
+
+    @abstractmethod
+    def __call__(self, samples: Samples, texts: list[str]) -> list[float]:
+        """Rewards for a batch, in order."""
+
+
+class Codec(ABC):
+    """Converts between token sequences and readable strings."""
+
+    @abstractmethod
+    def decode(self, tokens: list[int]) -> str:
+        """The readable form of one sample."""
+
+    def encode(self, text: str) -> list[int]:  # pragma: no cover - optional
+        """The token sequence of a readable string."""
+        raise NotImplementedError
+
+    def decode_batch(self, samples: Samples) -> list[str]:
+        """Readable forms of a batch."""
+        return [self.decode(seq) for seq in samples.sequences()]
+
+
+@dataclass
+class PriorContext:
+    """What a task needs to build its prior: the chosen generator family, caches, devices."""
+
+    generator_name: str
+    generator_options: dict[str, Any]
+    build_generator: Any  # callable(**architecture) -> Generator of the chosen family
+    cache_dir: Path
+    trainer: "TrainerConfig"
+    seed: int
+    progress: bool = True
+
+
+class Task(ABC):
+    """A sparse-reward problem: a prior, an oracle, a codec, defaults, optional exact rates."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    Options: ClassVar[type[Options]] = Options
+    #: The generator family (a registered generator name) the prior is built with by default.
+    default_generator: ClassVar[str] = ""
+
+    def __init__(self, options: Options | None = None):
+        self.options = options or self.Options()
+
+    def defaults(self) -> dict[str, Any]:
+        """Run-config values that suit this task (merged under the user's config)."""
+        return {}
+
+    @abstractmethod
+    def codec(self) -> Codec:
+        """How samples read as strings."""
+
+    @abstractmethod
+    def prior(self, ctx: PriorContext) -> Generator:
+        """The pretrained generator p_theta."""
+
+    @abstractmethod
+    def oracle(self) -> RewardOracle:
+        """The reward oracle whose calls count as NREs."""
+
+    def eval_oracle(self) -> RewardOracle | None:
+        """A cheap oracle for off-budget evaluation, or None when there is none."""
+        return None
+
+    def support(self) -> Samples | None:
+        """Every possible sample, when the space is small enough for exact success rates."""
+        return None
+
+    def report(self, run: "Run", out_dir: Path) -> list[Path]:
+        """Task-specific pictures for the run's report; returns the files written."""
+        return []
+
+
+class Method(ABC):
+    """A way of spending the NRE budget (BaNEL, a baseline, or no update at all)."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+
+    Options: ClassVar[type[Options] | None] = None
+
+    @abstractmethod
+    def run(self, run: "Run") -> str:
+        """Spend the budget through `run.oracle`; return why it stopped."""
+
+    @abstractmethod
+    def distribution(self, run: "Run") -> "Posterior":
+        """The current sampling distribution, rebuilt from the run directory."""

@@ -1,0 +1,146 @@
+"""What a run leaves behind: metrics.csv, summary.json, plots and the console table."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from .evaluation import Rate
+from .run import Run
+
+METRIC_COLUMNS = [
+    "round", "nre_after", "nre_round", "successes", "solutions_total", "proposals_drawn",
+    "accepted", "acceptance", "new_candidates", "duplicates", "regions", "sampling_seconds",
+    "proposals_per_second", "accepted_per_second", "phi_samples", "phi_epochs", "phi_seconds",
+    "phi_loss", "acceptance_next", "distilled", "distill_samples", "distill_seconds",
+    "eval_rate", "eval_low", "eval_high", "eval_n", "eval_exact", "eval_acceptance",
+    "round_seconds", "failure_model", "proposal_after",
+]
+
+
+def metrics_rows(run: Run) -> list[dict[str, Any]]:
+    """One row a finished round, straight from the ledger."""
+    rows, total = [], 0
+    for r, status, data in run.ledger.rounds():
+        if status != "done":
+            continue
+        total += data.get("successes", 0)
+        ev = data.get("eval") or {}
+        ci = ev.get("ci") or [None, None]
+        row = {k: data.get(k) for k in METRIC_COLUMNS}
+        row.update(round=r, solutions_total=total, distilled=bool(data.get("distilled")),
+                   eval_rate=ev.get("rate"), eval_low=ci[0], eval_high=ci[1], eval_n=ev.get("n"),
+                   eval_exact=ev.get("exact"), eval_acceptance=ev.get("acceptance"))
+        rows.append(row)
+    return rows
+
+
+def write_metrics(run: Run, rows: list[dict[str, Any]]) -> Path:
+    """metrics.csv: one row a round."""
+    path = run.run_dir / "metrics.csv"
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=METRIC_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _csv(row.get(k)) for k in METRIC_COLUMNS})
+    return path
+
+
+def _csv(v: Any) -> Any:
+    if isinstance(v, float):
+        return "" if math.isnan(v) else f"{v:.6g}"
+    return "" if v is None else v
+
+
+def _ok(rate: float | None) -> bool:
+    return rate is not None and not math.isnan(rate)
+
+
+def summarize(run: Run, rows: list[dict[str, Any]], stop_reason: str | None) -> dict[str, Any]:
+    """The content of summary.json."""
+    ledger = run.ledger
+    prior = Rate.from_dict(ledger.get_meta("eval_prior"))
+    final = Rate.from_dict(ledger.get_meta("eval_final"))
+    best, best_round = None, None
+    for row in rows:
+        if _ok(row.get("eval_rate")) and (best is None or row["eval_rate"] > best.rate):
+            best = Rate(row["eval_rate"], row["eval_n"], (row["eval_low"], row["eval_high"]),
+                        bool(row["eval_exact"]), None, row.get("eval_acceptance"))
+            best_round = row["round"]
+    solutions = ledger.solutions()
+
+    def ratio(a: Rate | None, b: Rate | None) -> float | None:
+        if a is None or b is None or not _ok(a.rate) or not _ok(b.rate) or b.rate <= 0:
+            return None
+        return a.rate / b.rate
+
+    return {
+        "task": run.config.task,
+        "method": run.config.method,
+        "seed": run.config.seed,
+        "nre_budget": ledger.budget,
+        "nre_used": ledger.nre_used(),
+        "nre_pending": len(ledger.pending()),
+        "rounds": len(rows),
+        "solutions_found": len(solutions),
+        "solutions": [s.text for s in solutions[:50]],
+        "eval": {
+            "mode": run.evaluator.mode,
+            "prior": prior.as_dict() if prior else None,
+            "final": final.as_dict() if final else None,
+            "best": ({**best.as_dict(), "round": best_round} if best else None),
+        },
+        "improvement": ratio(final, prior),
+        "best_improvement": ratio(best, prior),
+        "stop_reason": stop_reason,
+        "wall_seconds": ledger.get_meta("wall_seconds", 0.0),
+        "run_dir": str(run.run_dir),
+    }
+
+
+def write_summary(run: Run, summary: dict[str, Any]) -> Path:
+    """summary.json."""
+    path = run.run_dir / "summary.json"
+    path.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    return path
+
+
+def console_table(summary: dict[str, Any], rows: list[dict[str, Any]], last: int = 12) -> str:
+    """A short plain-text table for the end of a run."""
+    lines = [f"{'round':>5} {'NREs':>7} {'accept':>9} {'new':>5} {'ok':>4} {'success rate [95% CI]':>32}"]
+    for row in rows[-last:]:
+        lines.append(f"{row['round']:>5} {row.get('nre_after') or 0:>7} "
+                     f"{_g(row.get('acceptance')):>9} {row.get('new_candidates') or 0:>5} "
+                     f"{row.get('successes') or 0:>4} {_rate(row.get('eval_rate'), row.get('eval_low'), row.get('eval_high'), row.get('eval_exact')):>32}")
+    if len(rows) > last:
+        lines.insert(1, f"{'...':>5} ({len(rows) - last} earlier rounds in metrics.csv)")
+    ev = summary["eval"]
+    lines.append("")
+    for name in ("prior", "final", "best"):
+        e = ev.get(name)
+        if e:
+            lines.append(f"{name:>6}: {_rate(e['rate'], e['ci'][0], e['ci'][1], e['exact'])}"
+                         + (f"  (round {e['round']})" if name == "best" else ""))
+    if ev.get("mode") == "none":
+        lines.append("  (the task offers no cheap evaluation oracle: only the ledger's figures)")
+    imp = summary.get("improvement")
+    lines.append(f"improvement (final/prior): {'-' if imp is None else f'{imp:.3g}x'}; "
+                 f"NREs {summary['nre_used']}/{summary['nre_budget']}; "
+                 f"solutions {summary['solutions_found']}; {summary['wall_seconds']:.1f}s")
+    lines.append(f"stopped: {summary['stop_reason']}")
+    return "\n".join(lines)
+
+
+def _g(x: Any) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3g}"
+
+
+def _rate(rate: Any, lo: Any, hi: Any, exact: Any) -> str:
+    if rate is None or (isinstance(rate, float) and math.isnan(rate)):
+        return "-"
+    if exact:
+        return f"{rate:.4g} (exact)"
+    return f"{rate:.4g} [{lo:.3g}, {hi:.3g}]"

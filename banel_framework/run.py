@@ -1,0 +1,265 @@
+"""A run: its configuration, directory, ledger, oracle, prior and evaluator, built and checked."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from tqdm.auto import tqdm
+
+from .config import RunConfig, build_config, deep_merge, load_config_file, parse_overrides, validate_options
+from .errors import BanelError
+from .evaluation import Evaluator
+from .interfaces import FailureModelBuilder, Generator, Method, PosteriorScorer, PriorContext, RewardOracle, Task
+from .ledger import Ledger
+from .oracle import LedgeredOracle
+from .plugins import PluginHost, get_host
+from .seeding import derive_seed
+
+CONFIG_FILE = "config.yaml"
+LEDGER_FILE = "ledger.sqlite"
+
+
+def cache_dir() -> Path:
+    """Where pretrained priors and other reusable artefacts are cached (BANEL_CACHE)."""
+    root = os.environ.get("BANEL_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "banel")
+    return Path(root)
+
+
+@dataclass
+class Plan:
+    """A validated configuration with every named component resolved."""
+
+    config: RunConfig
+    task: Task
+    method: type[Method]
+    failure_builder: FailureModelBuilder
+    scorer: PosteriorScorer
+    generator_name: str
+    generator_cls: Any
+    oracle_factory: Any = None
+    notes: list[str] = field(default_factory=list)
+
+
+def plan(user_layers: list[dict[str, Any]], host: PluginHost | None = None) -> Plan:
+    """Merge the task's defaults under the user's layers, validate, and resolve every name."""
+    host = host or get_host()
+    reg = host.registry
+    user: dict[str, Any] = {}
+    for layer in user_layers:
+        user = deep_merge(user, layer)
+    task_name = user.get("task") or reg.default_task()
+    task_cls = reg.get("task", task_name).obj
+    task_opts = validate_options(task_cls.Options, user.get("task_options") or {}, "task_options")
+    task: Task = task_cls(task_opts)
+    config = build_config([task.defaults(), user, {"task": task_name,
+                                                   "task_options": task_opts.model_dump(mode="json")}])
+    method = reg.get("method", config.method).obj
+    method_opts = getattr(method, "Options", None)
+    if method_opts is not None:
+        config.method_options = validate_options(method_opts, config.method_options,
+                                                 "method_options").model_dump(mode="json")
+    fb_cls = reg.get("failure_model", config.failure_model.name).obj
+    fb = fb_cls(validate_options(fb_cls.Options, config.failure_model.options, "failure_model.options"))
+    sc_cls = reg.get("posterior_scorer", config.posterior.name).obj
+    scorer = sc_cls(config.posterior)
+    gen_name = config.generator.name or task.default_generator
+    gen_cls = reg.get("generator", gen_name).obj
+    known = set(getattr(gen_cls, "Options", type("O", (), {"model_fields": {}})).model_fields)
+    unknown = sorted(set(config.generator.options) - known) if known else []
+    if unknown:
+        raise BanelError(f"invalid configuration: generator.options.{unknown[0]}: unknown option "
+                         f"of generator {gen_name!r} (known: {', '.join(sorted(known))})")
+    oracle_factory = None
+    if config.oracle.name:
+        oracle_factory = reg.get("oracle", config.oracle.name).obj
+        opts_model = getattr(oracle_factory, "Options", None)
+        if opts_model is not None:
+            validate_options(opts_model, config.oracle.options, "oracle.options")
+    return Plan(config, task, method, fb, scorer, gen_name, gen_cls, oracle_factory)
+
+
+def user_layers(config_file: str | None, sets: tuple[str, ...] | list[str],
+                **flags: Any) -> list[dict[str, Any]]:
+    """The user's config layers: file, then --set overrides, then explicit flags."""
+    layers = [load_config_file(config_file)] if config_file else []
+    layers.append(parse_overrides(list(sets)))
+    layers.append({k: v for k, v in flags.items() if v is not None})
+    return layers
+
+
+class Run:
+    """Everything one run needs, rooted in its run directory."""
+
+    def __init__(self, p: Plan, run_dir: Path, host: PluginHost, *, resumed: bool = False):
+        self.plan = p
+        self.config = p.config
+        self.task = p.task
+        self.run_dir = run_dir
+        self.host = host
+        self.resumed = resumed
+        self.ckpt_dir = run_dir / "checkpoints"
+        self.codec = p.task.codec()
+        self.failure_builder = p.failure_builder
+        self.scorer = p.scorer
+        self.method = p.method()
+        self.ledger = Ledger(run_dir / LEDGER_FILE)
+        self.started = time.time()
+        self._prior: Generator | None = None
+        self._bar: tqdm | None = None
+        self._last_refresh = 0.0
+        self.evaluator = Evaluator(p.task, self.codec, p.config.eval,
+                                   batch_size=p.config.banel.draw_batch_size)
+        self.oracle = LedgeredOracle(self._raw_oracle(), self.ledger, self.codec,
+                                     batch_size=p.config.oracle.batch_size,
+                                     on_recorded=self._recorded, on_progress=self._advance)
+
+    # -- parts -----------------------------------------------------------------------------
+
+    def _raw_oracle(self) -> RewardOracle:
+        if self.plan.oracle_factory is not None:
+            return self.plan.oracle_factory(self.task, self.config.oracle.options)
+        return self.task.oracle()
+
+    @property
+    def prior(self) -> Generator:
+        """The pretrained generator p_theta (from the run directory once saved there)."""
+        if self._prior is None:
+            self.adopt_prior(build_prior(self.plan, self.config.progress))
+        assert self._prior is not None
+        return self._prior
+
+    def adopt_prior(self, prior: Generator) -> None:
+        """Use `prior`, loading the run's saved copy if there is one, else saving it."""
+        saved = self.ckpt_dir / "prior.pt"
+        if saved.exists():
+            prior.load(saved)
+        elif getattr(prior, "save_with_run", True):
+            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+            prior.save(saved)
+        self._prior = prior
+
+    def seed(self, *parts: object) -> int:
+        """A seed derived from the run seed and `parts`."""
+        return derive_seed(self.config.seed, *parts)
+
+    def checkpoint(self, name: str) -> Path:
+        """A path under checkpoints/ (created)."""
+        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        return self.ckpt_dir / name
+
+    # -- console and events ----------------------------------------------------------------
+
+    def log(self, message: str) -> None:
+        """Print a line above the progress bar and append it to run.log."""
+        stamp = datetime.now().strftime("%H:%M:%S")
+        with open(self.run_dir / "run.log", "a") as fh:
+            fh.write(f"{stamp} {message}\n")
+        if self.config.progress:
+            tqdm.write(message, file=sys.stderr)
+
+    def open_progress(self) -> None:
+        """Show a progress bar over the NRE budget."""
+        self._bar = tqdm(total=self.ledger.budget, initial=self.ledger.nre_used(), unit="NRE",
+                         desc=f"{self.config.method} on {self.config.task}", file=sys.stderr,
+                         disable=not self.config.progress, dynamic_ncols=True, leave=True)
+
+    def set_progress(self, **fields: Any) -> None:
+        """Update the figures shown beside the progress bar (redrawn at most twice a second)."""
+        if self._bar is None:
+            return
+        self._bar.set_postfix(fields, refresh=False)
+        now = time.monotonic()
+        if now - self._last_refresh > 0.5:
+            self._last_refresh = now
+            self._bar.refresh()
+
+    def close_progress(self) -> None:
+        """Close the progress bar."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def _advance(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def _recorded(self, rows: list[tuple[str, str, float]]) -> None:
+        self.host.notify("banel_evaluations_recorded", run=self, evaluations=rows)
+
+
+def build_prior(p: Plan, progress: bool = True) -> Generator:
+    """Ask the task for its prior, built with the configured generator family."""
+    cfg = p.config
+    if cfg.trainer.num_threads:
+        torch.set_num_threads(cfg.trainer.num_threads)
+
+    def build_generator(**arch: Any) -> Generator:
+        options = validate_options(p.generator_cls.Options, {**arch, **cfg.generator.options},
+                                   "generator.options")
+        return p.generator_cls.build(options, cfg.trainer)
+
+    ctx = PriorContext(p.generator_name, dict(cfg.generator.options), build_generator,
+                       cache_dir() / p.task.name, cfg.trainer, derive_seed(cfg.seed, "prior"),
+                       progress)
+    return p.task.prior(ctx)
+
+
+def default_run_dir(config: RunConfig) -> Path:
+    """runs/<task>-<method>-s<seed>-<timestamp>."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{config.task}-{config.method}-s{config.seed}-{stamp}"
+
+
+def create_run(p: Plan, out: str | Path | None, host: PluginHost | None = None) -> Run:
+    """Create the run directory and its ledger; nothing is written before validation passed."""
+    host = host or get_host()
+    run_dir = Path(out) if out else default_run_dir(p.config)
+    if (run_dir / LEDGER_FILE).exists():
+        raise BanelError(f"{run_dir} already holds a run; continue it with: banel resume {run_dir}")
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise BanelError(f"{run_dir} exists and is not empty; choose another --out")
+    prior = build_prior(p, p.config.progress)  # validates the generator options, may pretrain
+    created = not run_dir.exists()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / CONFIG_FILE).write_text(
+            yaml.safe_dump(p.config.model_dump(mode="json"), sort_keys=False))
+        run = Run(p, run_dir, host)
+        run.adopt_prior(prior)
+        run.ledger.set_meta("budget", p.config.budget)
+        run.ledger.set_meta("created_at", time.time())
+        return run
+    except BaseException:
+        if created and run_dir.exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def open_run(run_dir: str | Path, host: PluginHost | None = None,
+             budget: int | None = None) -> Run:
+    """Reopen an existing run directory (for resume and report)."""
+    host = host or get_host()
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / CONFIG_FILE
+    if not cfg_path.is_file() or not (run_dir / LEDGER_FILE).is_file():
+        raise BanelError(f"{run_dir} is not a run directory (no {CONFIG_FILE} and {LEDGER_FILE})")
+    data = load_config_file(cfg_path)
+    if budget is not None:
+        data["budget"] = budget
+    p = plan([data], host)
+    run = Run(p, run_dir, host, resumed=True)
+    if budget is not None:
+        run.ledger.budget = budget
+        (run_dir / CONFIG_FILE).write_text(
+            yaml.safe_dump(p.config.model_dump(mode="json"), sort_keys=False))
+    return run

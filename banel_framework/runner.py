@@ -1,0 +1,86 @@
+"""Run a method end to end, and rebuild a run's outputs from its directory."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from .evaluation import Rate
+from .outputs import metrics_rows, summarize, write_metrics, write_summary
+from .plots import acceptance_plot, success_plot
+from .posterior import Posterior
+from .run import Run
+
+
+def evaluate_prior(run: Run) -> Rate | None:
+    """The prior's success rate, measured once per run and kept in the ledger."""
+    saved = Rate.from_dict(run.ledger.get_meta("eval_prior"))
+    if saved is not None or run.evaluator.mode == "none":
+        return saved
+    dist = Posterior(run.prior, run.prior, run.scorer, [], 1.0)
+    rate = run.evaluator.evaluate(dist, seed=run.seed("eval", "prior"),
+                                  n=run.config.eval.prior_samples)
+    if rate is not None:
+        run.ledger.set_meta("eval_prior", rate.as_dict())
+        run.log(f"prior success rate: {rate.rate:.4g}"
+                + ("" if rate.exact else f" [{rate.ci[0]:.3g}, {rate.ci[1]:.3g}] on {rate.n}"))
+    return rate
+
+
+def evaluate_final(run: Run) -> Rate | None:
+    """The final distribution's rate: the last round's evaluation, or a fresh one."""
+    done = [(r, d) for r, s, d in run.ledger.rounds() if s == "done"]
+    if not done:
+        rate = Rate.from_dict(run.ledger.get_meta("eval_prior"))
+    elif done[-1][1].get("eval"):
+        rate = Rate.from_dict(done[-1][1]["eval"])
+    else:
+        rate = run.evaluator.evaluate(run.method.distribution(run),
+                                      seed=run.seed("eval", "final", done[-1][0]))
+    if rate is not None:
+        run.ledger.set_meta("eval_final", rate.as_dict())
+    return rate
+
+
+def execute(run: Run) -> dict[str, Any]:
+    """Spend the run's budget with its method, then write every output; resumable at any point."""
+    t0 = time.time()
+    run.host.notify("banel_run_start", run=run)
+    run.log(f"{'resuming' if run.resumed else 'starting'} {run.config.method} on "
+            f"{run.config.task}: seed {run.config.seed}, budget {run.ledger.budget} NREs, "
+            f"{run.ledger.nre_used()} spent; run directory {run.run_dir}")
+    evaluate_prior(run)
+    run.open_progress()
+    try:
+        flushed = run.oracle.flush()  # calls a killed run reserved but never recorded
+        if flushed:
+            run.log(f"evaluated {flushed} pending oracle calls left by an interrupted run")
+        reason = run.method.run(run)
+    finally:
+        run.close_progress()
+        run.ledger.set_meta("wall_seconds",
+                            run.ledger.get_meta("wall_seconds", 0.0) + time.time() - t0)
+    run.ledger.set_meta("stop_reason", reason)
+    evaluate_final(run)
+    summary = write_outputs(run)
+    run.host.notify("banel_run_end", run=run, summary=summary)
+    return summary
+
+
+def write_outputs(run: Run) -> dict[str, Any]:
+    """metrics.csv, summary.json and plots, all derived from the ledger."""
+    rows = metrics_rows(run)
+    write_metrics(run, rows)
+    summary = summarize(run, rows, run.ledger.get_meta("stop_reason"))
+    plots = run.run_dir / "plots"
+    plots.mkdir(exist_ok=True)
+    files = [success_plot(rows, summary, plots / "success_rate.png"),
+             acceptance_plot(rows, summary, plots / "acceptance.png")]
+    try:
+        files += run.task.report(run, plots)
+    except Exception as exc:  # noqa: BLE001 - a task's extra pictures never lose the summary
+        run.log(f"task report failed: {type(exc).__name__}: {exc}")
+    summary["plots"] = [str(Path(f).relative_to(run.run_dir)) for f in files if f]
+    write_summary(run, summary)
+    return summary
