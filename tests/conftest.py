@@ -1,0 +1,36 @@
+"""Shared fixtures: an isolated cache, fresh plugin state, and directories put on the path."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+import pytest
+
+from banel_framework import plugins
+
+
+@pytest.fixture(autouse=True)
+def _isolation(tmp_path_factory, monkeypatch):
+    """Every test gets its own cache and a plugin manager loaded afresh."""
+    monkeypatch.setenv("BANEL_CACHE", str(tmp_path_factory.mktemp("cache")))
+    for var in ("BANEL_STRICT_PLUGINS", "BANEL_LOAD_PLUGINS", "BANEL_BLOCK_PLUGINS"):
+        monkeypatch.delenv(var, raising=False)
+    plugins.reset()
+    yield
+    plugins.reset()
+
+
+@pytest.fixture
+def on_path(monkeypatch):
+    """Put directories on sys.path (and PYTHONPATH for subprocesses) for one test."""
+
+    def add(path: Path) -> None:
+        monkeypatch.syspath_prepend(str(path))
+        old = os.environ.get("PYTHONPATH", "")
+        monkeypatch.setenv("PYTHONPATH", str(path) + (os.pathsep + old if old else ""))
+        importlib.invalidate_caches()
+        plugins.reset()
+
+    return add

@@ -1,0 +1,55 @@
+"""Helpers for tests: installing plugin packages on a path, running the `banel` command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+HERE = Path(__file__).parent
+EXAMPLE = HERE / "example_plugin"
+BROKEN = HERE / "broken_plugin"
+
+
+def install_on_path(dest: Path, name: str, version: str, entry_points: dict[str, str],
+                    sources: list[Path]) -> Path:
+    """Lay out a distribution the way pip would (code plus a dist-info with entry_points.txt)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for src in sources:
+        target = dest / src.name
+        if src.is_dir():
+            shutil.copytree(src, target, dirs_exist_ok=True)
+        else:
+            shutil.copy(src, target)
+    info = dest / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    lines = ["[banel]"] + [f"{k} = {v}" for k, v in entry_points.items()]
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    return dest
+
+
+def install_example(dest: Path) -> Path:
+    """The example task package, entry points read from its own pyproject.toml."""
+    meta = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]
+    return install_on_path(dest, meta["name"], meta["version"], meta["entry-points"]["banel"],
+                           [EXAMPLE / "banel_example_task"])
+
+
+def install_broken(dest: Path) -> Path:
+    """Two broken plugins: one fails to import, one misspells a hook."""
+    return install_on_path(dest, "banel-broken", "0.0.1",
+                           {"broken": "banel_broken", "typo": "banel_typo"},
+                           [BROKEN / "banel_broken.py", BROKEN / "banel_typo.py"])
+
+
+def banel(*args: str, timeout: float = 300, env: dict | None = None,
+          cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the installed `banel` command in a subprocess."""
+    exe = Path(sys.executable).with_name("banel")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "banel_framework.cli"]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, cwd=cwd)

@@ -1,0 +1,93 @@
+"""The command line: bad input exits 2 with one line; a third-party task runs by name."""
+
+import json
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from banel_framework.cli import main
+from helpers import banel, install_broken, install_example
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--task", "nope"], "unknown task 'nope'; known: toy-1d"),
+    (["--budget", "-5"], "invalid configuration: budget: Input should be greater than or equal to 1"),
+    (["--set", "banel.samples_per_rond=3"], "banel.samples_per_rond: unknown option"),
+    (["--set", "task_options.binz=3"], "task_options.binz: unknown option"),
+    (["--set", "generator.options.depth=3"], "generator.options.depth: unknown option"),
+    (["--set", "failure_model.name=lora9"], "unknown failure model 'lora9'"),
+    (["--method", "magic"], "unknown method 'magic'"),
+    (["--set", "budget"], "--set expects key=value"),
+])
+def test_bad_input_exits_2_with_one_line_and_no_run_dir(tmp_path, args, message):
+    out = tmp_path / "run"
+    res = invoke("run", "--out", str(out), "-q", *args)
+    assert res.exit_code == 2, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0]
+    assert "Traceback" not in res.output
+    assert not out.exists()
+
+
+def test_malformed_config_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[banel\nsamples_per_round = 3\n")
+    out = tmp_path / "run"
+    res = invoke("run", "--config", str(bad), "--out", str(out))
+    assert res.exit_code == 2 and "malformed config file" in res.stderr and not out.exists()
+
+
+def test_refuses_to_overwrite_a_run(tmp_path):
+    out = tmp_path / "run"
+    assert invoke("run", "--out", str(out), "-q", "--budget", "20").exit_code == 0
+    res = invoke("run", "--out", str(out), "-q")
+    assert res.exit_code == 2 and "banel resume" in res.stderr
+
+
+def test_resume_of_a_non_run_directory(tmp_path):
+    res = invoke("resume", str(tmp_path))
+    assert res.exit_code == 2 and "not a run directory" in res.stderr
+
+
+def test_config_prints_the_effective_configuration(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("banel:\n  samples_per_round: 4\n")
+    res = invoke("config", "--config", str(f), "--set", "posterior.kappa=2")
+    assert res.exit_code == 0
+    cfg = yaml.safe_load(res.output)
+    assert cfg["task"] == "toy-1d"
+    assert cfg["banel"]["samples_per_round"] == 4  # file over task defaults
+    assert cfg["posterior"]["kappa"] == 2  # --set over file
+    assert cfg["posterior"]["filter_factor"] == 1.5  # the task's default over the core's
+    assert cfg["task_options"]["bins"] == 100
+    res = invoke("config", "--describe")
+    assert "posterior.filter_factor" in res.output and "reject when" in res.output
+
+
+def test_third_party_task_runs_through_its_entry_point(tmp_path, on_path):
+    site = install_example(tmp_path / "site")
+    on_path(site)
+    res = banel("tasks")
+    assert res.returncode == 0 and "needle  [needle]" in res.stdout
+    out = tmp_path / "run"
+    res = banel("run", "--task", "needle", "--out", str(out), "-q", "--budget", "60")
+    assert res.returncode == 0, res.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["task"] == "needle" and s["nre_used"] <= 60
+    assert s["eval"]["final"]["rate"] > s["eval"]["prior"]["rate"]
+
+
+def test_broken_plugin_installed_tasks_still_work(tmp_path, on_path):
+    on_path(install_broken(tmp_path / "site"))
+    res = banel("tasks")
+    assert res.returncode == 0 and "toy-1d" in res.stdout
+    assert "plugin 'broken' skipped" in res.stderr
+    res = banel("plugins")
+    listed = {p["name"]: p for p in json.loads(res.stdout)}
+    assert listed["broken"]["status"] == "failed"
+    assert "ImportError" in listed["broken"]["error"]

@@ -1,0 +1,76 @@
+"""kill -9 in the middle of a run, then `banel resume`: nothing repeated, nothing lost."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import banel, install_example
+
+SLOW = ["--task", "needle", "--budget", "45", "-q", "--set", "oracle.name=slow",
+        "--set", "oracle.options.delay=0.15", "--set", "banel.samples_per_round=9"]
+
+
+def done_count(ledger: Path) -> int:
+    try:
+        con = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=1)
+        n = con.execute("SELECT COUNT(*) FROM evaluations WHERE status = 'done'").fetchone()[0]
+        con.close()
+        return n
+    except sqlite3.Error:
+        return 0
+
+
+def keys(run_dir: Path) -> list[str]:
+    con = sqlite3.connect(run_dir / "ledger.sqlite")
+    return [k for (k,) in con.execute("SELECT key FROM evaluations ORDER BY id")]
+
+
+@pytest.mark.parametrize("kill_after", [4, 16])
+def test_kill_9_then_resume(tmp_path, on_path, kill_after):
+    on_path(install_example(tmp_path / "site"))
+    out = tmp_path / "killed"
+    exe = Path(sys.executable).with_name("banel")
+    proc = subprocess.Popen([str(exe), "run", "--out", str(out), *SLOW],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while done_count(out / "ledger.sqlite") < kill_after:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.time() < deadline
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "summary.json").exists()
+    assert done_count(out / "ledger.sqlite") < 45
+
+    res = banel("resume", str(out), "-q")
+    assert res.returncode == 0, res.stderr
+    s = json.loads((out / "summary.json").read_text())
+    got = keys(out)
+    assert len(got) == 45 == s["nre_used"] == s["nre_budget"]
+    assert len(set(got)) == len(got)  # no sample evaluated twice
+    con = sqlite3.connect(out / "ledger.sqlite")
+    assert con.execute("SELECT COUNT(*) FROM evaluations WHERE status != 'done'").fetchone()[0] == 0
+    assert s["eval"]["final"] is not None and s["rounds"] == 5 and s["stop_reason"] == "budget spent"
+
+    # The resumed run made exactly the evaluations an uninterrupted run makes.
+    clean = tmp_path / "clean"
+    res = banel("run", "--out", str(clean), *SLOW, "--set", "oracle.options.delay=0")
+    assert res.returncode == 0, res.stderr
+    assert keys(clean) == got
+
+
+def test_resume_can_raise_the_budget(tmp_path):
+    out = tmp_path / "run"
+    res = banel("run", "--out", str(out), "-q", "--budget", "30")
+    assert res.returncode == 0, res.stderr
+    res = banel("resume", str(out), "-q", "--budget", "50")
+    assert res.returncode == 0, res.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["nre_used"] == 50 == s["nre_budget"] and len(set(keys(out))) == 50

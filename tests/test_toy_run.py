@@ -1,0 +1,86 @@
+"""The toy-1d task end to end: the README's default run, its outputs, and the report."""
+
+import csv
+import json
+import sqlite3
+
+from click.testing import CliRunner
+
+from banel_framework.cli import main
+
+
+def run_cli(*args):
+    res = CliRunner().invoke(main, list(args))
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    return res
+
+
+def test_default_run_lifts_the_toy_success_rate(tmp_path):
+    out = tmp_path / "run"
+    res = run_cli("run", "--out", str(out), "-q")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["task"] == "toy-1d" and summary["method"] == "banel"
+    prior, final = summary["eval"]["prior"], summary["eval"]["final"]
+    assert prior["exact"] and 5e-4 < prior["rate"] < 2e-3
+    assert final["exact"] and final["rate"] >= 0.5
+    assert summary["nre_used"] <= 2000 and summary["nre_budget"] == 2000
+    assert summary["improvement"] >= 0.5 / prior["rate"]
+    assert summary["solutions_found"] == len(summary["solutions"]) > 0
+    for key in ("seed", "rounds", "wall_seconds", "stop_reason"):
+        assert key in summary
+    assert summary["eval"]["best"]["rate"] >= final["rate"]
+    for f in ("config.yaml", "ledger.sqlite", "metrics.csv", "plots/success_rate.png",
+              "plots/acceptance.png", "plots/toy1d_rounds.png", "checkpoints/prior.pt"):
+        assert (out / f).is_file(), f
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert len(rows) == summary["rounds"]
+    assert int(rows[-1]["nre_after"]) == summary["nre_used"]
+    assert "improvement (final/prior)" in res.output
+    con = sqlite3.connect(out / "ledger.sqlite")
+    keys = [k for (k,) in con.execute("SELECT key FROM evaluations")]
+    assert len(keys) == len(set(keys)) == summary["nre_used"]
+    assert con.execute("SELECT COUNT(*) FROM evaluations WHERE status != 'done'").fetchone()[0] == 0
+
+
+def test_report_rebuilds_the_same_summary_from_the_run_directory(tmp_path):
+    out = tmp_path / "run"
+    run_cli("run", "--out", str(out), "-q", "--budget", "60")
+    first = json.loads((out / "summary.json").read_text())
+    (out / "summary.json").unlink()
+    (out / "plots" / "toy1d_rounds.png").unlink()
+    res = run_cli("report", str(out))
+    again = json.loads((out / "summary.json").read_text())
+    first.pop("wall_seconds"), again.pop("wall_seconds")
+    assert again == first
+    assert (out / "plots" / "toy1d_rounds.png").is_file()
+    assert "plots:" in res.output
+
+
+def test_pretrained_baseline_spends_the_budget_without_learning(tmp_path):
+    out = tmp_path / "run"
+    run_cli("run", "--out", str(out), "-q", "--method", "pretrained", "--budget", "40")
+    s = json.loads((out / "summary.json").read_text())
+    assert s["method"] == "pretrained" and s["nre_used"] == 40
+    assert s["eval"]["final"]["rate"] == s["eval"]["prior"]["rate"]
+    assert not list((out / "checkpoints").glob("failure_model_*"))
+
+
+def test_same_seed_same_ledger(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        run_cli("run", "--out", str(d), "-q", "--budget", "50", "--seed", "3")
+    keys = [[k for (k,) in sqlite3.connect(d / "ledger.sqlite").execute(
+        "SELECT key FROM evaluations ORDER BY id")] for d in (a, b)]
+    assert keys[0] == keys[1] and len(keys[0]) == 50
+
+
+def test_distillation_keeps_the_toy_working(tmp_path):
+    out = tmp_path / "run"
+    run_cli("run", "--out", str(out), "-q", "--set", "banel.distill.enabled=true",
+            "--set", "banel.distill.acceptance_below=0.05",
+            "--set", "banel.distill.fit.epochs=50", "--set", "banel.distill.fit.lr=0.1")
+    s = json.loads((out / "summary.json").read_text())
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert any(r["distilled"] == "True" for r in rows)
+    assert list((out / "checkpoints").glob("proposal_r*.pt"))
+    assert s["eval"]["final"]["rate"] > 10 * s["eval"]["prior"]["rate"]
