@@ -74,7 +74,8 @@ class DistillConfig(Section):
 
     enabled: bool = Field(True, description="Distil at all.")
     acceptance_below: float = Field(
-        0.05, ge=0, le=1, description="Distil after a round whose acceptance rate fell below this."
+        0.05, ge=0, le=1,
+        description="Distil when the updated posterior's acceptance rate falls below this."
     )
     samples: int = Field(2000, ge=1, description="Posterior samples drawn to fit the new proposal.")
     init: Literal["prior", "proposal"] = Field(
@@ -252,15 +253,15 @@ def build_config(layers: list[dict[str, Any]]) -> RunConfig:
         raise ConfigError(format_validation_error(exc)) from None
 
 
-def describe_fields(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str]]:
-    """(dotted name, default, description) for every option of a config model."""
+def describe_fields(model: BaseModel | type[BaseModel], prefix: str = "") -> list[tuple[str, str, str]]:
+    """(dotted name, default, description) for every option of a config model or instance."""
+    instance = model() if isinstance(model, type) else model
     rows: list[tuple[str, str, str]] = []
-    for name, info in model.model_fields.items():
+    for name, info in type(instance).model_fields.items():
         key = f"{prefix}{name}"
-        ann = info.annotation
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            rows.extend(describe_fields(ann, key + "."))
+        value = getattr(instance, name)
+        if isinstance(value, BaseModel):
+            rows.extend(describe_fields(value, key + "."))
             continue
-        default = info.get_default(call_default_factory=True)
-        rows.append((key, json.dumps(default, default=str), info.description or ""))
+        rows.append((key, json.dumps(value, default=str), info.description or ""))
     return rows
