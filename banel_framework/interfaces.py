@@ -76,7 +76,7 @@ class Generator(LogProbModel):
         seed: int,
         weights: torch.Tensor | None = None,
     ) -> FitResult:
-        """Fine-tune in place by (weighted) maximum likelihood on `samples`."""
+        """Fine-tune in place, minimising mean(-weight * log p(x)); weights may be negative."""
 
     @abstractmethod
     def clone(self) -> "Generator":

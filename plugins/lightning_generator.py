@@ -55,7 +55,7 @@ class SequenceModule(L.LightningModule):
         tokens, lengths, weights = batch
         width = int(lengths.max())
         lp = self.sequence_log_prob(tokens[:, :width], lengths)
-        loss = -(weights * lp).sum() / weights.sum().clamp_min(1e-12)
+        loss = -(weights * lp).mean()  # signed weights give a policy-gradient step
         self.log("loss", loss, on_step=False, on_epoch=True, batch_size=tokens.shape[0])
         return loss
 
@@ -129,13 +129,22 @@ class LightningGenerator(Generator):
     @torch.no_grad()
     def log_prob(self, samples: Samples) -> torch.Tensor:
         module = self._ready()
-        out = []
-        for i in range(0, len(samples), self.score_batch_size):
-            toks = samples.tokens[i:i + self.score_batch_size].to(self.device)
-            lens = samples.lengths[i:i + self.score_batch_size].to(self.device)
-            width = int(lens.max()) if len(lens) else 0
-            out.append(module.sequence_log_prob(toks[:, :width], lens).float().cpu())
-        return torch.cat(out) if out else torch.zeros(0)
+        out = torch.zeros(len(samples))
+        order = torch.argsort(samples.lengths)  # similar lengths together: little padding
+        sorted_lens = samples.lengths[order].tolist()
+        budget = self.score_batch_size * 16  # tokens per forward pass
+        i = 0
+        while i < len(order):
+            j = min(len(order), i + self.score_batch_size)
+            while j - i > 1 and (j - i) * max(sorted_lens[j - 1], 1) > budget:
+                j = i + max(1, budget // max(sorted_lens[j - 1], 1), (j - i) // 2)
+            idx = order[i:j]
+            width = max(sorted_lens[j - 1], 1)
+            toks = samples.tokens[idx, :width].to(self.device)
+            lens = samples.lengths[idx].to(self.device)
+            out[idx] = module.sequence_log_prob(toks, lens).float().cpu()
+            i = j
+        return out
 
     def fit(self, samples: Samples, settings: FitSettings, *, seed: int,
             weights: torch.Tensor | None = None) -> FitResult:
