@@ -13,6 +13,7 @@ from .interfaces import (
     Options,
     PosteriorScorer,
     PriorContext,
+    TaskContext,
     RewardOracle,
     Task,
 )
@@ -23,6 +24,6 @@ __version__ = "0.1.0"
 __all__ = [
     "BanelError", "BudgetExceeded", "Codec", "ConfigError", "FailureModelBuilder", "FitResult",
     "FitSettings", "Generator", "LogProbModel", "Method", "Options", "PosteriorScorer",
-    "PriorContext", "RewardOracle", "RunConfig", "Samples", "Task", "UnknownComponentError",
+    "PriorContext", "RewardOracle", "RunConfig", "Samples", "Task", "TaskContext", "UnknownComponentError",
     "hookimpl", "__version__",
 ]

@@ -113,6 +113,17 @@ def report(run_dirs) -> None:
 
 
 @main.command()
+@_config_options
+def pretrain(task, config_file, sets) -> None:
+    """Build and cache a task's pretrained parts (also done on first use)."""
+    from .run import plan, task_context, user_layers
+
+    p = plan(user_layers(config_file, sets, task=task))
+    built = p.task.pretrain(task_context(p, progress=True))
+    click.echo(json.dumps(built, indent=2, default=str))
+
+
+@main.command()
 def tasks() -> None:
     """List the registered tasks."""
     reg = get_host().registry

@@ -50,11 +50,12 @@ class Rate:
 class Evaluator:
     """Measures the success rate of a posterior without spending NREs."""
 
-    def __init__(self, task: Task, codec: Codec, config: EvalConfig, batch_size: int = 1024):
+    def __init__(self, task: Task, oracle: RewardOracle | None, codec: Codec, config: EvalConfig,
+                 batch_size: int = 1024):
         self.config = config
         self.codec = codec
         self.batch_size = batch_size
-        self.oracle: RewardOracle | None = task.eval_oracle()
+        self.oracle = oracle
         self.support: Samples | None = task.support() if config.exact == "auto" else None
         self._support_rewards: torch.Tensor | None = None
 

@@ -38,7 +38,7 @@ def register_posterior_scorers(register):
 
 @hookspec
 def register_oracles(register):
-    """Contribute reward oracles usable with any task: register(name, factory(task, options))."""
+    """Contribute reward oracles usable with any task: register(name, factory(task, ctx, options))."""
 
 
 @hookspec

@@ -157,8 +157,8 @@ class Codec(ABC):
 
 
 @dataclass
-class PriorContext:
-    """What a task needs to build its prior: the chosen generator family, caches, devices."""
+class TaskContext:
+    """What a task needs to build its parts: the chosen generator family, a cache, devices."""
 
     generator_name: str
     generator_options: dict[str, Any]
@@ -190,16 +190,20 @@ class Task(ABC):
         """How samples read as strings."""
 
     @abstractmethod
-    def prior(self, ctx: PriorContext) -> Generator:
-        """The pretrained generator p_theta."""
+    def prior(self, ctx: TaskContext) -> Generator:
+        """The pretrained generator p_theta (cache expensive work under ctx.cache_dir)."""
 
     @abstractmethod
-    def oracle(self) -> RewardOracle:
+    def oracle(self, ctx: TaskContext) -> RewardOracle:
         """The reward oracle whose calls count as NREs."""
 
-    def eval_oracle(self) -> RewardOracle | None:
+    def eval_oracle(self, ctx: TaskContext) -> RewardOracle | None:
         """A cheap oracle for off-budget evaluation, or None when there is none."""
         return None
+
+    def pretrain(self, ctx: TaskContext) -> dict[str, Any]:
+        """Build and cache everything pretrained (`banel pretrain`); returns what was built."""
+        return {"prior": self.prior(ctx).describe()}
 
     def support(self) -> Samples | None:
         """Every possible sample, when the space is small enough for exact success rates."""
@@ -225,3 +229,7 @@ class Method(ABC):
     @abstractmethod
     def distribution(self, run: "Run") -> "Posterior":
         """The current sampling distribution, rebuilt from the run directory."""
+
+
+#: The former name of TaskContext.
+PriorContext = TaskContext

@@ -18,7 +18,9 @@ from tqdm.auto import tqdm
 from .config import RunConfig, build_config, deep_merge, load_config_file, parse_overrides, validate_options
 from .errors import BanelError
 from .evaluation import Evaluator
-from .interfaces import FailureModelBuilder, Generator, Method, PosteriorScorer, PriorContext, RewardOracle, Task
+from .interfaces import (
+    FailureModelBuilder, Generator, Method, PosteriorScorer, RewardOracle, Task, TaskContext,
+)
 from .ledger import Ledger
 from .oracle import LedgeredOracle
 from .plugins import PluginHost, get_host
@@ -115,10 +117,11 @@ class Run:
         self.ledger = Ledger(run_dir / LEDGER_FILE)
         self.started = time.time()
         self._prior: Generator | None = None
+        self.context = task_context(p, p.config.progress)
         self._bar: tqdm | None = None
         self._last_refresh = 0.0
-        self.evaluator = Evaluator(p.task, self.codec, p.config.eval,
-                                   batch_size=p.config.banel.draw_batch_size)
+        self.evaluator = Evaluator(p.task, p.task.eval_oracle(self.context), self.codec,
+                                   p.config.eval, batch_size=p.config.banel.draw_batch_size)
         self.oracle = LedgeredOracle(self._raw_oracle(), self.ledger, self.codec,
                                      batch_size=p.config.oracle.batch_size,
                                      on_recorded=self._recorded, on_progress=self._advance)
@@ -127,14 +130,14 @@ class Run:
 
     def _raw_oracle(self) -> RewardOracle:
         if self.plan.oracle_factory is not None:
-            return self.plan.oracle_factory(self.task, self.config.oracle.options)
-        return self.task.oracle()
+            return self.plan.oracle_factory(self.task, self.context, self.config.oracle.options)
+        return self.task.oracle(self.context)
 
     @property
     def prior(self) -> Generator:
         """The pretrained generator p_theta (from the run directory once saved there)."""
         if self._prior is None:
-            self.adopt_prior(build_prior(self.plan, self.config.progress))
+            self.adopt_prior(self.task.prior(self.context))
         assert self._prior is not None
         return self._prior
 
@@ -197,8 +200,8 @@ class Run:
         self.host.notify("banel_evaluations_recorded", run=self, evaluations=rows)
 
 
-def build_prior(p: Plan, progress: bool = True) -> Generator:
-    """Ask the task for its prior, built with the configured generator family."""
+def task_context(p: Plan, progress: bool = True) -> TaskContext:
+    """The context a task builds its prior and oracles in: generator family, cache, devices."""
     cfg = p.config
     if cfg.trainer.num_threads:
         torch.set_num_threads(cfg.trainer.num_threads)
@@ -208,10 +211,14 @@ def build_prior(p: Plan, progress: bool = True) -> Generator:
                                    "generator.options")
         return p.generator_cls.build(options, cfg.trainer)
 
-    ctx = PriorContext(p.generator_name, dict(cfg.generator.options), build_generator,
+    return TaskContext(p.generator_name, dict(cfg.generator.options), build_generator,
                        cache_dir() / p.task.name, cfg.trainer, derive_seed(cfg.seed, "prior"),
                        progress)
-    return p.task.prior(ctx)
+
+
+def build_prior(p: Plan, progress: bool = True) -> Generator:
+    """Ask the task for its prior, built with the configured generator family."""
+    return p.task.prior(task_context(p, progress))
 
 
 def default_run_dir(config: RunConfig) -> Path:

@@ -10,7 +10,7 @@ import torch
 from pydantic import Field, model_validator
 
 from banel_framework.hookspecs import hookimpl
-from banel_framework.interfaces import Codec, Generator, Options, PriorContext, RewardOracle, Task
+from banel_framework.interfaces import Codec, Generator, Options, TaskContext, RewardOracle, Task
 from banel_framework.samples import Samples
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -94,17 +94,17 @@ class Toy1d(Task):
     def codec(self) -> BinCodec:
         return BinCodec(self.options)
 
-    def prior(self, ctx: PriorContext) -> Generator:
+    def prior(self, ctx: TaskContext) -> Generator:
         log_probs = gaussian_log_probs(self.options)
         if ctx.generator_name == "categorical":
             return ctx.build_generator(vocab_size=self.options.bins, init_log_probs=log_probs)
         raise NotImplementedError("toy-1d builds its prior with the categorical generator")
 
-    def oracle(self) -> RewardOracle:
+    def oracle(self, ctx: TaskContext) -> RewardOracle:
         return TailOracle(self.codec())
 
-    def eval_oracle(self) -> RewardOracle:
-        return self.oracle()
+    def eval_oracle(self, ctx: TaskContext) -> RewardOracle:
+        return self.oracle(ctx)
 
     def support(self) -> Samples:
         return Samples.from_sequences([[i] for i in range(self.options.bins)])

@@ -7,7 +7,7 @@ import time
 import torch
 from pydantic import Field
 
-from banel_framework import Codec, Options, PriorContext, RewardOracle, Samples, Task, hookimpl
+from banel_framework import Codec, Options, TaskContext, RewardOracle, Samples, Task, hookimpl
 
 
 class NeedleOptions(Options):
@@ -49,16 +49,16 @@ class Needle(Task):
     def codec(self) -> Codec:
         return NeedleCodec()
 
-    def prior(self, ctx: PriorContext):
+    def prior(self, ctx: TaskContext):
         ranks = torch.arange(1, self.options.vocab + 1, dtype=torch.float64)
         log_p = torch.log_softmax(-1.5 * torch.log(ranks), 0)
         return ctx.build_generator(vocab_size=self.options.vocab, init_log_probs=log_p.tolist())
 
-    def oracle(self) -> RewardOracle:
+    def oracle(self, ctx: TaskContext) -> RewardOracle:
         return NeedleOracle(self.options.vocab, self.options.needles)
 
-    def eval_oracle(self) -> RewardOracle:
-        return self.oracle()
+    def eval_oracle(self, ctx: TaskContext) -> RewardOracle:
+        return self.oracle(ctx)
 
     def support(self) -> Samples:
         return Samples.from_sequences([[i] for i in range(self.options.vocab)])
@@ -74,8 +74,8 @@ class SlowOracle(RewardOracle):
     Options = SlowOptions
     batch_size = 3
 
-    def __init__(self, task: Task, options: dict):
-        self.inner = task.oracle()
+    def __init__(self, task: Task, ctx, options: dict):
+        self.inner = task.oracle(ctx)
         self.delay = SlowOptions.model_validate(options).delay
 
     def __call__(self, samples: Samples, texts: list[str]) -> list[float]:
