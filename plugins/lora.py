@@ -21,9 +21,6 @@ from banel_framework.samples import Samples
 from .hf_causal_lm import CausalLMModule, HFCausalLM
 from .hf_loading import require
 
-warnings.filterwarnings("ignore", ".*fan_in_fan_out is set to False.*")
-warnings.filterwarnings("ignore", ".*is_gradient_checkpointing.*")
-
 
 class LoraOptions(Options):
     """Options of the lora failure model."""
@@ -71,7 +68,9 @@ class LoraHost:
         peft = require("peft", "the lora failure model")
         self.count += 1
         name = f"phi{self.count}"
-        with isolate_rng():
+        with isolate_rng(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", ".*fan_in_fan_out is set to False.*")  # GPT-2
+            warnings.filterwarnings("ignore", ".*is_gradient_checkpointing.*")
             torch.manual_seed(seed)
             if self.model is None:
                 self.model = peft.get_peft_model(self.skeleton, options.peft_config(),
