@@ -15,7 +15,7 @@ def invoke(*args):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--task", "nope"], "unknown task 'nope'; known: toy-1d"),
+    (["--task", "nope"], "unknown task 'nope'; known: "),  # the list grows with plugins
     (["--budget", "-5"], "invalid configuration: budget: Input should be greater than or equal to 1"),
     (["--set", "banel.samples_per_rond=3"], "banel.samples_per_rond: unknown option"),
     (["--set", "task_options.binz=3"], "task_options.binz: unknown option"),
