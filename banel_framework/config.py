@@ -82,6 +82,8 @@ class DistillConfig(Section):
         "prior", description="Fit the new proposal starting from the prior or the current proposal."
     )
     dedupe: bool = Field(False, description="Fit on unique posterior samples only (keeps diversity).")
+    prior_mix: float = Field(
+        0.0, ge=0, lt=1, description="Sample the new proposal mixed with this share of the prior.")
     fit: FitSettings = Field(default_factory=lambda: FitSettings(epochs=3, lr=1e-3))
 
 

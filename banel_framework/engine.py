@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .interfaces import Generator, LogProbModel, Method
+from .mixture import Mixture, trainable
 from .posterior import Posterior, RejectionRegion
 from .run import Run
 from .samples import Samples
@@ -56,14 +57,20 @@ def replay(run: Run) -> Iterator[RoundState]:
             return
         phi = None
         if data.get("failure_model"):
-            parent = proposal if cfg.failure_model.init == "proposal" else prior
+            parent = trainable(proposal) if cfg.failure_model.init == "proposal" else prior
             phi = run.failure_builder.load(parent, run.run_dir / data["failure_model"])
             ref = prior if cfg.posterior.reference == "prior" else proposal
             regions.append(RejectionRegion(r, phi, ref))
         if data.get("proposal_after"):
-            proposal = load_generator(prior, run.run_dir / data["proposal_after"])
+            proposal = mix(run, load_generator(prior, run.run_dir / data["proposal_after"]), prior)
         yield RoundState(r, Posterior(prior, proposal, run.scorer, list(regions),
                                       cfg.banel.temperature), phi)
+
+
+def mix(run: Run, distilled: Generator, prior: Generator) -> Generator:
+    """The distilled proposal, mixed with the prior when banel.distill.prior_mix > 0."""
+    alpha = run.config.banel.distill.prior_mix
+    return Mixture(distilled, prior, alpha) if alpha > 0 else distilled
 
 
 def restore(run: Run) -> BanelState:
@@ -185,7 +192,7 @@ class BanelMethod(Method):
         if not keys:
             run.ledger.set_round(r, "fitted", {"failure_model": None, "phi_samples": 0})
             return None
-        parent = st.posterior.proposal if fm.init == "proposal" else st.posterior.prior
+        parent = trainable(st.posterior.proposal) if fm.init == "proposal" else st.posterior.prior
         phi, fit = run.failure_builder.fit(parent, Samples.from_keys(keys), fm.fit,
                                            from_scratch=fm.init == "scratch",
                                            seed=run.seed(r, "failure_model"))
@@ -204,7 +211,7 @@ class BanelMethod(Method):
             return
         prior, proposal = st.posterior.prior, st.posterior.proposal
         if phi is None:  # resumed after the fit: load the checkpoint
-            parent = proposal if cfg.failure_model.init == "proposal" else prior
+            parent = trainable(proposal) if cfg.failure_model.init == "proposal" else prior
             phi = run.failure_builder.load(parent, run.run_dir / data["failure_model"])
         ref = prior if cfg.posterior.reference == "prior" else proposal
         st.posterior.regions.append(RejectionRegion(r, phi, ref))
@@ -254,12 +261,12 @@ class BanelMethod(Method):
             run.log(f"round {r}: distillation skipped, the posterior gave no samples "
                     f"in {res.drawn} proposals")
             return out
-        base = st.posterior.prior if dc.init == "prior" else st.posterior.proposal
-        proposal = base.clone()
-        fit = proposal.fit(res.samples, dc.fit, seed=run.seed(r, "distill_fit"))
+        base = st.posterior.prior if dc.init == "prior" else trainable(st.posterior.proposal)
+        distilled = base.clone()
+        fit = distilled.fit(res.samples, dc.fit, seed=run.seed(r, "distill_fit"))
         path = run.checkpoint(f"proposal_r{r:03d}.pt")
-        proposal.save(path)
-        st.posterior = st.posterior.with_proposal(proposal)
+        distilled.save(path)
+        st.posterior = st.posterior.with_proposal(mix(run, distilled, st.posterior.prior))
         out.update(distilled=True, proposal_after=_rel(run, path), distill_loss=fit.final_loss,
                    distill_seconds=time.perf_counter() - start)
         run.log(f"round {r}: distilled a new proposal on {len(res.samples)} posterior samples "

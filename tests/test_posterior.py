@@ -111,3 +111,16 @@ def test_clopper_pearson_known_values():
     lo, hi = clopper_pearson(5, 10)
     assert lo == pytest.approx(0.1870860, rel=1e-5) and hi == pytest.approx(0.8129140, rel=1e-5)
     assert clopper_pearson(10, 10)[1] == 1.0
+
+
+def test_mixture_samples_and_scores_the_mixture():
+    from banel_framework.mixture import Mixture
+
+    a = cat([0.0, -50.0, -50.0])  # almost surely token 0
+    b = cat([-50.0, -50.0, 0.0])  # almost surely token 2
+    m = Mixture(a, b, 0.25)
+    s = m.sample(8000, seed=0)
+    share = float((s.tokens[:, 0] == 2).float().mean())
+    assert abs(share - 0.25) < 0.02
+    assert torch.allclose(s.log_prob, m.log_prob(s))
+    assert float(m.log_prob(Samples.from_sequences([[2]]))) == pytest.approx(math.log(0.25), abs=1e-4)

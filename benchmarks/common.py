@@ -1,0 +1,40 @@
+"""Helpers shared by the benchmark scripts: timing, JSON output, environment facts."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def best_of(fn: Callable[[], Any], repeats: int = 3) -> float:
+    """The fastest of `repeats` wall-clock timings of fn() (noise only ever adds time)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def environment() -> dict[str, Any]:
+    """Machine facts to store beside the figures."""
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+            "cuda": torch.cuda.is_available(), "machine": platform.machine()}
+
+
+def write(name: str, payload: dict[str, Any]) -> Path:
+    """benchmarks/results/<name>.json."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({**payload, "environment": environment()}, indent=2) + "\n")
+    print(f"wrote {path}")
+    return path

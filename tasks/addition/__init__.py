@@ -1,0 +1,217 @@
+"""addition-attack: find queries that a small addition transformer answers wrongly."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from pydantic import Field
+
+from banel_framework.config import FitSettings
+from banel_framework.hookspecs import hookimpl
+from banel_framework.interfaces import Codec, Generator, Options, RewardOracle, Task, TaskContext
+from banel_framework.samples import Samples
+
+from .arith import EOS, VOCAB, decode, encode, parse, random_queries
+from .target import TargetModule, train_target
+
+if TYPE_CHECKING:  # pragma: no cover
+    from banel_framework.run import Run
+
+SHIPPED = Path(__file__).parent / "checkpoints"
+
+
+class TargetSpec(Options):
+    """How the target is pretrained (deterministic: seeded data and init, fixed steps)."""
+
+    d_model: int = Field(128, ge=8, description="Target width.")
+    n_layers: int = Field(3, ge=1, description="Target depth.")
+    n_heads: int = Field(4, ge=1, description="Target attention heads.")
+    steps: int = Field(9000, ge=1, description="Optimisation steps.")
+    batch_size: int = Field(128, ge=1, description="Examples per step.")
+    lr: float = Field(1e-3, gt=0, description="Peak learning rate (cosine schedule).")
+    warmup: int = Field(300, ge=0, description="Linear warm-up steps.")
+
+
+class AttackerSpec(Options):
+    """How the attacker prior is pretrained on queries of the training distribution."""
+
+    queries: int = Field(300_000, ge=1, description="Random training queries.")
+    epochs: int = Field(1, ge=1, description="Passes over them.")
+    lr: float = Field(3e-3, gt=0, description="Learning rate.")
+    batch_size: int = Field(256, ge=1, description="Queries per step.")
+
+
+class AdditionOptions(Options):
+    """Options of the addition-attack task."""
+
+    max_digits: int = Field(5, ge=1, le=12, description="Operands have 1..max_digits digits.")
+    allow_leading_zeros: bool = Field(
+        True, description="Count queries with leading zeros ('007+5=') as valid attacks.")
+    pretrain_seed: int = Field(0, ge=0, description="Seed of the target's and attacker's pretraining.")
+    target: TargetSpec = Field(default_factory=TargetSpec)
+    attacker: AttackerSpec = Field(default_factory=AttackerSpec)
+
+
+class QueryCodec(Codec):
+    """Tokens read as text: '123+45=' (EOS dropped)."""
+
+    def decode(self, tokens: list[int]) -> str:
+        return decode(tokens)
+
+    def encode(self, text: str) -> list[int]:
+        return encode(text) + [EOS]
+
+
+class AttackOracle(RewardOracle):
+    """r(x) = 1 when x is a valid query and the target's greedy answer is wrong."""
+
+    batch_size = 4096
+
+    def __init__(self, target: TargetModule, max_digits: int, allow_leading_zeros: bool):
+        self.target = target
+        self.max_digits = max_digits
+        self.allow_leading_zeros = allow_leading_zeros
+
+    def __call__(self, samples: Samples, texts: list[str]) -> list[float]:
+        parsed = [parse(t, self.max_digits, self.allow_leading_zeros) for t in texts]
+        valid = [i for i, p in enumerate(parsed) if p is not None]
+        answers = self.target.answer([encode(texts[i]) for i in valid]) if valid else []
+        rewards = [0.0] * len(texts)
+        for i, ans in zip(valid, answers):
+            a, b = parsed[i]
+            rewards[i] = float(ans != str(a + b))
+        return rewards
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:12]
+
+
+class AdditionAttack(Task):
+    """The paper's arithmetic attack: an attacker prior proposes queries to a target model."""
+
+    name = "addition-attack"
+    description = "Attack a small addition transformer: find queries it answers wrongly."
+    Options = AdditionOptions
+    default_generator = "transformer"
+
+    def __init__(self, options: AdditionOptions | None = None):
+        super().__init__(options)
+        self._target: TargetModule | None = None
+
+    # -- configuration -----------------------------------------------------------------------
+
+    def architecture(self) -> dict[str, Any]:
+        """The attacker's default architecture (generator.options override it)."""
+        return {"vocab_size": VOCAB, "eos_id": EOS, "max_len": 2 * self.options.max_digits + 5,
+                "d_model": 64, "n_layers": 2, "n_heads": 4}
+
+    def defaults(self) -> dict[str, Any]:
+        return {
+            "budget": 7500,
+            "banel": {"samples_per_round": 500, "draw_batch_size": 4096,
+                      "max_draws_per_round": 2_000_000,
+                      "distill": {"enabled": True, "acceptance_below": 0.25, "samples": 5000,
+                                  "dedupe": True, "init": "prior",
+                                  "fit": {"epochs": 2, "lr": 5e-4, "batch_size": 128}}},
+            "failure_model": {"fit": {"epochs": 10, "lr": 1e-3, "batch_size": 64}},
+            "posterior": {"filter_factor": 1.032},
+            "eval": {"samples": 20000, "prior_samples": 100000, "every": 1},
+        }
+
+    def codec(self) -> QueryCodec:
+        return QueryCodec()
+
+    # -- pretrained parts ----------------------------------------------------------------------
+
+    def _cached(self, ctx: TaskContext, stem: str) -> Path | None:
+        for root in (ctx.cache_dir, SHIPPED):
+            path = root / f"{stem}.pt"
+            if path.is_file():
+                return path
+        return None
+
+    def target_model(self, ctx: TaskContext) -> TargetModule:
+        """The pretrained target, from the cache, the package, or trained now (then cached)."""
+        if self._target is not None:
+            return self._target
+        o = self.options
+        spec = o.target.model_dump()
+        stem = f"target-d{o.max_digits}-{_digest({'target': spec, 'seed': o.pretrain_seed})}"
+        path = self._cached(ctx, stem)
+        module = TargetModule(o.max_digits, spec["d_model"], spec["n_layers"], spec["n_heads"],
+                              spec["lr"], spec["warmup"], spec["steps"])
+        if path is None:
+            start = time.perf_counter()
+            module = train_target(o.max_digits, o.pretrain_seed, progress=ctx.progress,
+                                  **{k: spec[k] for k in ("d_model", "n_layers", "n_heads",
+                                                          "steps", "batch_size", "lr", "warmup")})
+            ctx.cache_dir.mkdir(parents=True, exist_ok=True)
+            path = ctx.cache_dir / f"{stem}.pt"
+            torch.save(module.state_dict(), path)
+            _write_meta(path, {"spec": spec, "seconds": time.perf_counter() - start})
+        else:
+            module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        module.eval()
+        self._target = module
+        return module
+
+    def prior(self, ctx: TaskContext) -> Generator:
+        o = self.options
+        arch = {**self.architecture(), **ctx.generator_options}
+        key = {"family": ctx.generator_name, "arch": arch, "attacker": o.attacker.model_dump(),
+               "max_digits": o.max_digits, "seed": o.pretrain_seed}
+        stem = f"attacker-{ctx.generator_name}-d{o.max_digits}-{_digest(key)}"
+        gen = ctx.build_generator(**self.architecture())
+        path = self._cached(ctx, stem)
+        if path is not None:
+            gen.load(path)
+            return gen
+        start = time.perf_counter()
+        rng = torch.Generator().manual_seed(o.pretrain_seed)
+        pairs = random_queries(o.attacker.queries, o.max_digits, rng)
+        data = Samples.from_sequences(encode(f"{a}+{b}=") + [EOS] for a, b in pairs)
+        settings = FitSettings(epochs=o.attacker.epochs, lr=o.attacker.lr,
+                               batch_size=o.attacker.batch_size)
+        gen.fit(data, settings, seed=o.pretrain_seed)
+        ctx.cache_dir.mkdir(parents=True, exist_ok=True)
+        path = ctx.cache_dir / f"{stem}.pt"
+        gen.save(path)
+        _write_meta(path, {"key": key, "seconds": time.perf_counter() - start})
+        return gen
+
+    def pretrain(self, ctx: TaskContext) -> dict[str, Any]:
+        start = time.perf_counter()
+        target = self.target_model(ctx)
+        prior = self.prior(ctx)
+        return {"target_parameters": sum(p.numel() for p in target.parameters()),
+                "prior": prior.describe(), "seconds": time.perf_counter() - start,
+                "cache_dir": str(ctx.cache_dir)}
+
+    # -- oracles -------------------------------------------------------------------------------
+
+    def oracle(self, ctx: TaskContext) -> RewardOracle:
+        o = self.options
+        return AttackOracle(self.target_model(ctx), o.max_digits, o.allow_leading_zeros)
+
+    def eval_oracle(self, ctx: TaskContext) -> RewardOracle:
+        return self.oracle(ctx)
+
+    def report(self, run: "Run", out_dir: Path) -> list[Path]:
+        from .report import failure_modes
+
+        return failure_modes(run, self, out_dir)
+
+
+def _write_meta(path: Path, meta: dict[str, Any]) -> None:
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+@hookimpl
+def register_tasks(register):
+    register(AdditionAttack.name, AdditionAttack)

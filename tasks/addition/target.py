@@ -1,0 +1,111 @@
+"""The target: a small transformer that answers "a+b=" with the digits of a+b, greedily."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, IterableDataset
+
+from banel_plugins.transformer import TransformerModule
+
+from .arith import EOS, VOCAB, encode, random_queries
+
+
+def target_max_len(max_digits: int) -> int:
+    """Longest target sequence: two operands, '+', '=', the sum's digits, EOS."""
+    return 2 * max_digits + 2 + (max_digits + 1) + 1
+
+
+class TargetModule(TransformerModule):
+    """The target transformer, trained on the answer tokens only, with a cosine schedule."""
+
+    def __init__(self, max_digits: int, d_model: int = 128, n_layers: int = 3, n_heads: int = 4,
+                 lr: float = 1e-3, warmup: int = 300, steps: int = 9000):
+        super().__init__(vocab_size=VOCAB, eos_id=EOS, max_len=target_max_len(max_digits),
+                         d_model=d_model, n_layers=n_layers, n_heads=n_heads)
+        self.save_hyperparameters()
+
+    def architecture(self) -> dict:
+        keys = ("max_digits", "d_model", "n_layers", "n_heads", "lr", "warmup", "steps")
+        return {k: self.hparams[k] for k in keys}
+
+    def training_step(self, batch, batch_idx):
+        tokens, lengths, answer_start = batch
+        lp = self.token_log_probs(tokens, lengths)
+        pos = torch.arange(tokens.shape[1], device=tokens.device)[None, :]
+        mask = (pos >= answer_start[:, None]) & (pos < lengths[:, None])
+        loss = -(lp * mask).sum() / mask.sum()
+        self.log("loss", loss, prog_bar=True)
+        return loss
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        opt = torch.optim.AdamW(self.parameters(), lr=hp.lr, weight_decay=0.01)
+
+        def schedule(step: int) -> float:
+            if step < hp.warmup:
+                return (step + 1) / hp.warmup
+            frac = min(1.0, (step - hp.warmup) / max(1, hp.steps - hp.warmup))
+            return 0.5 * (1 + math.cos(math.pi * frac))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+        return [opt], [{"scheduler": sched, "interval": "step"}]
+
+    @torch.no_grad()
+    def answer(self, queries: list[list[int]], batch_size: int = 4096) -> list[str]:
+        """Greedy answers (digit strings) to tokenised queries that end with '='."""
+        self.eval()
+        out: list[str] = []
+        for i in range(0, len(queries), batch_size):
+            chunk = queries[i:i + batch_size]
+            plen = torch.tensor([len(q) for q in chunk])
+            prefix = torch.zeros(len(chunk), int(plen.max()), dtype=torch.long)
+            for j, q in enumerate(chunk):
+                prefix[j, : len(q)] = torch.tensor(q)
+            toks, lens, _ = self.decode(len(chunk), None, prefix=prefix.to(self.device),
+                                        prefix_lengths=plen.to(self.device), greedy=True)
+            for row, n, p in zip(toks.tolist(), lens.tolist(), plen.tolist()):
+                ans = row[p:n]
+                out.append("".join(str(t) if t < 10 else ("" if t == EOS else "?") for t in ans))
+        return out
+
+
+class QueryStream(IterableDataset):
+    """An endless, seeded stream of batches of "a+b=c" examples."""
+
+    def __init__(self, max_digits: int, batch_size: int, seed: int):
+        self.max_digits, self.batch_size, self.seed = max_digits, batch_size, seed
+
+    def __iter__(self):
+        gen = torch.Generator().manual_seed(self.seed)
+        width = target_max_len(self.max_digits)
+        while True:
+            pairs = random_queries(self.batch_size, self.max_digits, gen)
+            tokens = torch.zeros(self.batch_size, width, dtype=torch.long)
+            lengths = torch.zeros(self.batch_size, dtype=torch.long)
+            starts = torch.zeros(self.batch_size, dtype=torch.long)
+            for i, (a, b) in enumerate(pairs):
+                q = encode(f"{a}+{b}=")
+                seq = q + encode(str(a + b)) + [EOS]
+                tokens[i, : len(seq)] = torch.tensor(seq)
+                lengths[i], starts[i] = len(seq), len(q)
+            yield tokens, lengths, starts
+
+
+def train_target(max_digits: int, seed: int, *, d_model: int, n_layers: int, n_heads: int,
+                 steps: int, batch_size: int, lr: float, warmup: int, accelerator: str = "cpu",
+                 progress: bool = True) -> TargetModule:
+    """Pretrain the target deterministically (seeded data, seeded init, fixed step count)."""
+    L.seed_everything(seed, verbose=False)
+    module = TargetModule(max_digits, d_model, n_layers, n_heads, lr, warmup, steps)
+    loader = DataLoader(QueryStream(max_digits, batch_size, seed + 1), batch_size=None,
+                        num_workers=0)
+    trainer = L.Trainer(max_steps=steps, accelerator=accelerator, devices=1, logger=False,
+                        enable_checkpointing=False, enable_model_summary=False,
+                        enable_progress_bar=progress, num_sanity_val_steps=0,
+                        limit_train_batches=steps, max_epochs=1)
+    trainer.fit(module, loader)
+    module.eval()
+    return module.cpu()

@@ -1,0 +1,94 @@
+"""addition-attack: the arithmetic, the oracle, and a quick run with tiny pretrained models."""
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from banel_framework.cli import main
+from banel_framework.samples import Samples
+from banel_tasks.addition import AttackOracle, QueryCodec
+from banel_tasks.addition.arith import (
+    EOS, carry_chain, decode, encode, has_leading_zero, parse, random_queries,
+)
+
+TINY = ["--task", "addition-attack", "-q", "--set", "task_options.target.steps=20",
+        "--set", "task_options.attacker.queries=3000", "--set", "eval.samples=500",
+        "--set", "eval.prior_samples=1000", "--set", "banel.samples_per_round=40"]
+
+
+def test_parse_validates_syntax_lengths_and_leading_zeros():
+    assert parse("12+345=", 5, True) == (12, 345)
+    assert parse("007+5=", 5, True) == (7, 5)
+    assert parse("007+5=", 5, False) is None
+    assert parse("0+5=", 5, False) == (0, 5)  # a lone zero is not a leading zero
+    for bad in ("12+345", "+3=", "1++2=", "123456+1=", "1+2=3", ""):
+        assert parse(bad, 5, True) is None, bad
+    assert has_leading_zero("05") and not has_leading_zero("0") and not has_leading_zero("50")
+
+
+def test_carry_chains():
+    assert carry_chain(99999, 1) == 5
+    assert carry_chain(123, 456) == 0
+    assert carry_chain(19, 1) == 1
+    assert carry_chain(95, 5) == 2
+
+
+def test_codec_and_training_queries():
+    assert decode(encode("12+3=") + [EOS]) == "12+3="
+    assert QueryCodec().encode("7+8=") == encode("7+8=") + [EOS]
+    pairs = random_queries(5000, 3, torch.Generator().manual_seed(0))
+    assert all(0 <= a < 1000 and 0 <= b < 1000 for a, b in pairs)
+    lengths = torch.tensor([len(str(a)) for a, _ in pairs])
+    assert set(lengths.tolist()) == {1, 2, 3}
+    assert abs(float((lengths == 3).float().mean()) - 1 / 3) < 0.03
+
+
+class Adder:
+    """A stand-in target that answers correctly except for operands equal to 7."""
+
+    def answer(self, queries):
+        out = []
+        for q in queries:
+            a, b = decode(q)[:-1].split("+")
+            out.append("0" if 7 in (int(a), int(b)) else str(int(a) + int(b)))
+        return out
+
+
+def test_oracle_rewards_wrong_answers_to_valid_queries_only():
+    texts = ["1+2=", "7+1=", "07+1=", "1+2", "123456+1="]
+    samples = Samples.from_sequences(QueryCodec().encode(t) for t in texts)
+    assert AttackOracle(Adder(), 5, True)(samples, texts) == [0, 1, 1, 0, 0]
+    assert AttackOracle(Adder(), 5, False)(samples, texts) == [0, 1, 0, 0, 0]
+
+
+def test_quick_run_with_tiny_pretrained_models(tmp_path):
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["run", "--out", str(out), "--budget", "120", *TINY])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    s = json.loads((out / "summary.json").read_text())
+    assert s["nre_used"] == 120 and s["rounds"] == 3
+    assert s["eval"]["mode"] == "sampled" and s["eval"]["prior"]["n"] == 1000
+    lo, hi = s["eval"]["final"]["ci"]
+    assert lo <= s["eval"]["final"]["rate"] <= hi
+    modes = json.loads((out / "plots" / "failure_modes.json").read_text())
+    assert modes["successes"]["n"] == s["solutions_found"]
+    assert (out / "plots" / "failure_modes.png").is_file()
+
+
+def test_leading_zero_option_changes_the_oracle(tmp_path):
+    from banel_framework.run import plan, task_context
+
+    p = plan([{"task": "addition-attack",
+               "task_options": {"allow_leading_zeros": False, "target": {"steps": 5}}}])
+    oracle = p.task.oracle(task_context(p, progress=False))
+    assert oracle.allow_leading_zeros is False
+
+
+@pytest.mark.parametrize("bad, field", [("task_options.max_digits=0", "task_options.max_digits"),
+                                        ("task_options.target.stepz=3", "task_options.target.stepz")])
+def test_bad_task_options_are_named(tmp_path, bad, field):
+    res = CliRunner().invoke(main, ["run", "--task", "addition-attack", "--out",
+                                    str(tmp_path / "r"), "--set", bad])
+    assert res.exit_code == 2 and field in res.stderr
