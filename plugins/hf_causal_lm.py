@@ -253,7 +253,12 @@ class HFCausalLM(LightningGenerator):
         for p in self.module.model.parameters():
             p.requires_grad_(id(p) in chosen)
         self.module.to(self.device)
-        return super().fit(samples, settings, seed=seed, weights=weights)
+        try:
+            return super().fit(samples, settings, seed=seed, weights=weights)
+        finally:  # keep only the weights: the Trainer holds the optimizer and its Adam state
+            for p in self.module.parameters():
+                p.grad = None
+            self.module.trainer = None
 
     def _with_model(self, model: Any) -> "HFCausalLM":
         m = self.module

@@ -84,6 +84,8 @@ def test_fit_clone_fresh_save_load(tiny_lm, tmp_path):
     twin = gen.clone()
     fit = twin.fit(short, FitSettings(epochs=20, lr=0.05, batch_size=4), seed=0)
     assert fit.steps == 40 and math.isfinite(fit.final_loss)
+    assert twin.module._trainer is None  # no Trainer, optimizer state or gradients kept
+    assert all(p.grad is None for p in twin.module.parameters())
     assert torch.equal(gen.log_prob(short), before)  # the clone is independent
     assert float(twin.log_prob(short).mean()) > float(before.mean()) + 5
     s = twin.sample(16, seed=0)

@@ -39,6 +39,7 @@ def test_adapters_share_the_base_coexist_and_leave_the_prior_alone(tiny_lm):
     phi1, fit1 = builder.fit(base, neg1, FIT, from_scratch=False, seed=11)
     after1 = phi1.log_prob(neg1)
     assert fit1.steps == 60 and fit1.extra["adapter_bytes"] == phi1.adapter_bytes() > 0
+    assert all(p.grad is None for p in phi1.host.model.parameters())
     assert bool((after1 - before1 > LOG_F).all())  # p_phi / p_theta > f on its negatives
     phi2, _ = builder.fit(base, neg2, FIT, from_scratch=False, seed=12)
     assert bool((phi2.log_prob(neg2) - before2 > LOG_F).all())
