@@ -4,7 +4,7 @@ Measures, through the hf-causal-lm and lora code paths: sampling a batch of comp
 them, and one LoRA fit; then prices a round of the docs' configuration from those figures.
 Random weights rarely emit EOS, so every completion runs to --new-tokens (an upper bound).
 
-    python benchmarks/hf_round_cost.py                        # CPU, small batch (minutes)
+    python benchmarks/hf_round_cost.py --threads 1            # CPU, small batch (minutes)
     python benchmarks/hf_round_cost.py --batch 100 --new-tokens 384 --prompt-tokens 160  # a GPU
 """
 
@@ -58,8 +58,11 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4, help="Completions sampled together.")
     ap.add_argument("--new-tokens", type=int, default=16, help="Tokens per completion.")
     ap.add_argument("--prompt-tokens", type=int, default=64, help="Prompt length.")
+    ap.add_argument("--threads", type=int, help="torch threads (1 is fastest on a busy CPU).")
     ap.add_argument("--out", default=str(HERE / "results" / "hf_round_cost.json"))
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
     gpu = torch.cuda.is_available()
     dtype, precision = ("bfloat16", "bf16-mixed") if gpu else ("float32", "32-true")

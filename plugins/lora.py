@@ -161,7 +161,8 @@ class LoraFailureModel(FailureModelBuilder):
             from_scratch: bool, seed: int) -> tuple[LoraGenerator, FitResult]:
         if from_scratch:
             raise ConfigError("failure_model.init=scratch: a LoRA adapter always starts from "
-                              "its base; use failure_model.name=finetune to train from scratch")
+                              "its base; set init=prior (in config.yaml to resume this run) or "
+                              "use failure_model.name=finetune")
         phi = self._host(parent).add(self.options, seed)
         result = phi.fit(negatives, settings, seed=seed)
         result.extra["adapter_bytes"] = phi.adapter_bytes()
