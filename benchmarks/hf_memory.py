@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import gc
+import itertools
 import json
 import os
 import subprocess
@@ -115,11 +116,10 @@ def qwen_figures(r: int = 8) -> dict:
     """Exact parameter bytes of Qwen2.5-0.5B and one LoRA adapter (meta device: no weights)."""
     import warnings
 
+    import peft
     import torch
     import transformers
     from banel_plugins.lora import LoraOptions
-
-    import peft
 
     cfg = transformers.Qwen2Config(
         vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
@@ -139,7 +139,7 @@ def qwen_figures(r: int = 8) -> dict:
 
 def growth(rows: list[dict], key: str) -> list[int]:
     """Per-round increase of `key`."""
-    return [b[key] - a[key] for a, b in zip(rows, rows[1:])]
+    return [b[key] - a[key] for a, b in itertools.pairwise(rows)]
 
 
 def main() -> None:

@@ -25,9 +25,9 @@ def qwen_generator(device_precision: str, dtype: str, prompt_tokens: int, new_to
                    batch: int):
     """An hf-causal-lm generator over a random Qwen2.5-0.5B-shaped model and a dummy prompt."""
     import transformers
+    from banel_plugins.hf_causal_lm import CausalLMModule, HFCausalLM, HFCausalLMOptions
 
     from banel_framework.config import TrainerConfig
-    from banel_plugins.hf_causal_lm import CausalLMModule, HFCausalLM, HFCausalLMOptions
 
     cfg = transformers.Qwen2Config(
         vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
@@ -66,8 +66,9 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     gpu = torch.cuda.is_available()
     dtype, precision = ("bfloat16", "bf16-mixed") if gpu else ("float32", "32-true")
-    from banel_framework.config import FitSettings
     from banel_plugins.lora import LoraFailureModel
+
+    from banel_framework.config import FitSettings
 
     gen = qwen_generator(precision, dtype, args.prompt_tokens, args.new_tokens, args.batch)
     gen.sample(1, seed=0)  # warm up

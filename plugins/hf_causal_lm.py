@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import inspect
-from typing import Any, Iterator, Literal
+from collections.abc import Iterator
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -66,7 +67,7 @@ class CausalLMModule(SequenceModule):
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self._keep = "logits_to_keep" in params
 
-    def cpu(self) -> "CausalLMModule":
+    def cpu(self) -> CausalLMModule:
         """Stay where we are: Lightning's teardown would move the (shared) weights off the GPU."""
         return self
 
@@ -180,7 +181,7 @@ class HFCausalLM(LightningGenerator):
         self.score_batch_size = options.score_batch_size
 
     @classmethod
-    def build(cls, options: HFCausalLMOptions, trainer: TrainerConfig) -> "HFCausalLM":
+    def build(cls, options: HFCausalLMOptions, trainer: TrainerConfig) -> HFCausalLM:
         if str(trainer.devices) != "1":
             raise ConfigError(f"trainer.devices: hf-causal-lm fits on one device (got "
                               f"{trainer.devices!r}); choose the GPU with CUDA_VISIBLE_DEVICES")
@@ -260,16 +261,16 @@ class HFCausalLM(LightningGenerator):
                 p.grad = None
             self.module.trainer = None
 
-    def _with_model(self, model: Any) -> "HFCausalLM":
+    def _with_model(self, model: Any) -> HFCausalLM:
         m = self.module
         module = CausalLMModule(model, m.prompt.tolist(), m.eos.tolist(), m.max_new_tokens,
                                 sample_batch_size=m.sample_batch_size)
         return HFCausalLM(module, self.trainer_cfg, self.options, self.tokenizer)
 
-    def clone(self) -> "HFCausalLM":
+    def clone(self) -> HFCausalLM:
         return self._with_model(copy.deepcopy(self.module.model))
 
-    def fresh(self) -> "HFCausalLM":
+    def fresh(self) -> HFCausalLM:
         transformers = require("transformers", "the hf-causal-lm generator")
         model = transformers.AutoModelForCausalLM.from_config(
             self.module.model.config, trust_remote_code=self.options.trust_remote_code)
@@ -289,4 +290,4 @@ def register_generators(register):
     register("hf-causal-lm", HFCausalLM)
 
 
-__all__ = ["CausalLMModule", "DTYPES", "HFCausalLM", "HFCausalLMOptions"]
+__all__ = ["DTYPES", "CausalLMModule", "HFCausalLM", "HFCausalLMOptions"]

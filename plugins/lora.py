@@ -5,8 +5,9 @@ from __future__ import annotations
 import copy
 import itertools
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from lightning.pytorch.utilities.seed import isolate_rng
@@ -56,14 +57,14 @@ class LoraHost:
         self.count = 0
 
     @classmethod
-    def of(cls, parent: HFCausalLM) -> "LoraHost":
+    def of(cls, parent: HFCausalLM) -> LoraHost:
         """The host of `parent`'s adapters (made on first use, kept on the parent)."""
         host = parent.__dict__.get("_lora_host")
         if host is None:
             host = parent.__dict__["_lora_host"] = cls(parent)
         return host
 
-    def add(self, options: LoraOptions, seed: int) -> "LoraGenerator":
+    def add(self, options: LoraOptions, seed: int) -> LoraGenerator:
         """A new adapter (B = 0, so it starts equal to the base), seeded for reproducibility."""
         peft = require("peft", "the lora failure model")
         self.count += 1
@@ -127,14 +128,14 @@ class LoraGenerator(HFCausalLM):
         if missing:
             raise ConfigError(f"{path}: adapter weights do not fit this model ({missing[0]})")
 
-    def clone(self) -> "LoraGenerator":
+    def clone(self) -> LoraGenerator:
         twin = self.host.add(self.lora, seed=0)
         with torch.no_grad():
             for a, b in zip(self.trainable(), twin.trainable()):
                 b.copy_(a)
         return twin
 
-    def fresh(self) -> "LoraGenerator":
+    def fresh(self) -> LoraGenerator:
         return self.host.add(self.lora, seed=self.host.count)
 
     def describe(self) -> dict[str, Any]:

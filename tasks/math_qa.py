@@ -93,7 +93,7 @@ class MathQAOptions(Options):
     temperature: float = Field(1.0, gt=0, description="Sampling temperature (sets banel.temperature).")
 
     @model_validator(mode="after")
-    def _check(self) -> "MathQAOptions":
+    def _check(self) -> MathQAOptions:
         try:
             self.template.format(question="")
         except (KeyError, IndexError, ValueError):
@@ -112,7 +112,7 @@ class MathQAOptions(Options):
 class CompletionCodec(Codec):
     """Completions read as text through the prior's tokenizer (known once the prior is built)."""
 
-    def __init__(self, task: "MathQA"):
+    def __init__(self, task: MathQA):
         self.task = task
 
     @property

@@ -9,10 +9,11 @@ import pytest
 pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
-import torch  # noqa: E402
+import torch
+from banel_plugins.hf_tiny import TEXTS, tiny_causal_lm
+from banel_tasks.math_qa import SAMPLE_DATA
 
-from banel_plugins.hf_tiny import TEXTS, tiny_causal_lm  # noqa: E402
-from banel_tasks.math_qa import SAMPLE_DATA  # noqa: E402
+__all__ = ["one_thread", "tiny_lm"]
 
 
 @pytest.fixture(scope="session")

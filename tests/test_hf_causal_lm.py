@@ -4,16 +4,15 @@ import math
 
 import pytest
 import torch
+from banel_plugins.hf_causal_lm import HFCausalLM, HFCausalLMOptions
+from banel_plugins.hf_loading import prompt_ids
 from click.testing import CliRunner
-
-from hf_fixtures import one_thread, tiny_lm  # noqa: F401
+from hf_fixtures import *
 
 from banel_framework.cli import main
 from banel_framework.config import FitSettings, TrainerConfig
 from banel_framework.errors import ConfigError
 from banel_framework.samples import Samples
-from banel_plugins.hf_causal_lm import HFCausalLM, HFCausalLMOptions
-from banel_plugins.hf_loading import prompt_ids
 
 PROMPT = "Question: Tom has 3 apples and buys 5 more. How many apples does he have? Answer:"
 

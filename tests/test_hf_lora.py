@@ -2,15 +2,14 @@
 
 import pytest
 import torch
-
-from hf_fixtures import one_thread, tiny_lm  # noqa: F401
-
-from banel_framework.config import FitSettings, TrainerConfig
-from banel_framework.errors import ConfigError
 from banel_plugins.failure_models import FinetuneFailureModel
 from banel_plugins.hf_causal_lm import HFCausalLM, HFCausalLMOptions
 from banel_plugins.lora import LoraFailureModel, LoraOptions
 from banel_plugins.transformer import TransformerGenerator, TransformerOptions
+from hf_fixtures import *
+
+from banel_framework.config import FitSettings, TrainerConfig
+from banel_framework.errors import ConfigError
 
 FIT = FitSettings(epochs=30, lr=0.02, batch_size=4)
 LOG_F = 0.7  # log of the default filter factor 2: the region must reject its own negatives

@@ -6,15 +6,14 @@ from decimal import Decimal
 
 import pytest
 import yaml
+from banel_tasks.math_qa import AnswerOracle, final_number, load_questions, reference_answer
 from click.testing import CliRunner
-
-from hf_fixtures import one_thread, tiny_lm  # noqa: F401
+from hf_fixtures import *
 
 from banel_framework.cli import main
 from banel_framework.engine import restore
 from banel_framework.run import open_run
 from banel_framework.samples import Samples
-from banel_tasks.math_qa import AnswerOracle, final_number, load_questions, reference_answer
 
 FAST = ["--set", "task_options.max_new_tokens=12", "--set", "banel.samples_per_round=8",
         "--set", "banel.draw_batch_size=16", "--set", "eval.samples=16",
