@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from .samples import Samples
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import FitSettings, PosteriorConfig, TrainerConfig
+    from .config import FitSettings, PosteriorConfig, RunConfig, TrainerConfig
     from .posterior import Posterior
     from .run import Run
 
@@ -98,6 +98,9 @@ class FailureModelBuilder(ABC):
 
     def __init__(self, options: Options | None = None):
         self.options = options or self.Options()
+
+    def check(self, config: "RunConfig") -> None:
+        """Refuse a run configuration this builder cannot serve (raise ConfigError), before any NRE."""
 
     @abstractmethod
     def fit(

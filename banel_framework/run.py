@@ -72,6 +72,7 @@ def plan(user_layers: list[dict[str, Any]], host: PluginHost | None = None) -> P
                                                  "method_options").model_dump(mode="json")
     fb_cls = reg.get("failure_model", config.failure_model.name).obj
     fb = fb_cls(validate_options(fb_cls.Options, config.failure_model.options, "failure_model.options"))
+    fb.check(config)
     sc_cls = reg.get("posterior_scorer", config.posterior.name).obj
     scorer = sc_cls(config.posterior)
     gen_name = config.generator.name or task.default_generator

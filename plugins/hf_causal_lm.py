@@ -254,12 +254,7 @@ class HFCausalLM(LightningGenerator):
         for p in self.module.model.parameters():
             p.requires_grad_(id(p) in chosen)
         self.module.to(self.device)
-        try:
-            return super().fit(samples, settings, seed=seed, weights=weights)
-        finally:  # keep only the weights: the Trainer holds the optimizer and its Adam state
-            for p in self.module.parameters():
-                p.grad = None
-            self.module.trainer = None
+        return super().fit(samples, settings, seed=seed, weights=weights)
 
     def _with_model(self, model: Any) -> HFCausalLM:
         m = self.module

@@ -160,10 +160,15 @@ class LightningGenerator(Generator):
             loader = DataLoader(data, batch_size=settings.batch_size, shuffle=True,
                                 generator=torch_generator(seed), num_workers=0)
             trainer = make_trainer(settings, self.trainer_cfg, root)
-            trainer.fit(self.module, loader)
-            last = next(c for c in trainer.callbacks if isinstance(c, _LastLoss))
-            steps = trainer.global_step
-            del trainer
+            try:
+                trainer.fit(self.module, loader)
+                last = next(c for c in trainer.callbacks if isinstance(c, _LastLoss))
+                steps = trainer.global_step
+            finally:  # keep only the weights: the Trainer holds the optimizer and its state
+                for p in self.module.parameters():
+                    p.grad = None
+                self.module.trainer = None
+                del trainer
         self.module.eval()
         return FitResult(time.perf_counter() - start, steps, last.loss)
 

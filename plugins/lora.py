@@ -158,6 +158,11 @@ class LoraFailureModel(FailureModelBuilder):
                               f"(got {type(parent).__name__}); use failure_model.name=finetune")
         return LoraHost.of(parent)
 
+    def check(self, config) -> None:
+        if config.failure_model.init == "scratch":
+            raise ConfigError("failure_model.init=scratch: a LoRA adapter always starts from "
+                              "its base; use init=prior or failure_model.name=finetune")
+
     def fit(self, parent: Generator, negatives: Samples, settings: FitSettings, *,
             from_scratch: bool, seed: int) -> tuple[LoraGenerator, FitResult]:
         if from_scratch:

@@ -94,3 +94,15 @@ def test_lora_refuses_what_it_cannot_do(tiny_lm):
                                                          n_layers=1, n_heads=1), TrainerConfig())
     with pytest.raises(ConfigError, match="needs the hf-causal-lm generator"):
         LoraFailureModel().fit(small, small.sample(2, seed=0), FIT, from_scratch=False, seed=0)
+
+
+def test_lora_from_scratch_is_refused_before_any_nre(tmp_path):
+    from click.testing import CliRunner
+
+    from banel_framework.cli import main
+
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["run", "--task", "math-qa", "--out", str(out), "-q",
+                                    "--set", "failure_model.init=scratch"])
+    assert res.exit_code == 2 and "init=scratch" in res.stderr
+    assert not out.exists()

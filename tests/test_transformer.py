@@ -62,3 +62,10 @@ def test_bad_architecture_is_a_clear_error():
 
     with pytest.raises(ValidationError, match="must divide"):
         TransformerOptions(vocab_size=6, eos_id=5, d_model=30, n_heads=4)
+
+
+def test_a_fit_keeps_no_trainer_gradients_or_optimizer_state():
+    g = make()
+    g.fit(Samples.from_sequences([[1, 2, 5]] * 8), FitSettings(epochs=1, lr=1e-3), seed=0)
+    assert g.module._trainer is None
+    assert all(p.grad is None for p in g.module.parameters())
