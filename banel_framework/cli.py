@@ -97,19 +97,56 @@ def resume(run_dir, budget, quiet) -> None:
 @main.command()
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
 def report(run_dirs) -> None:
-    """Rebuild metrics.csv, summary.json and plots of run directories and print their tables."""
+    """Rebuild metrics.csv, summary.json and plots of run directories (or a comparison's outputs)."""
+    from .compare import is_comparison, summaries_table, write_comparison
     from .outputs import console_table, metrics_rows
     from .run import open_run
     from .runner import write_outputs
 
+    summaries = []
     for d in run_dirs:
+        if is_comparison(d):
+            result = write_comparison(Path(d))
+            click.echo(f"== {d}\n{result['markdown']}")
+            continue
         r = open_run(d)
         r.config.progress = False
         summary = write_outputs(r)
+        summaries.append(summary)
         if len(run_dirs) > 1:
             click.echo(f"== {d}")
         click.echo(console_table(summary, metrics_rows(r)))
         click.echo(f"plots: {', '.join(summary['plots'])}")
+    if len(summaries) > 1:
+        click.echo("\n== all runs, by method\n" + summaries_table(summaries))
+
+
+@main.command()
+@_config_options
+@click.option("--methods", default="pretrained,banel,reinforce,rnd,count", show_default=True,
+              help="Comma-separated methods to compare.")
+@click.option("--seeds", type=int, default=3, show_default=True, help="Seeds 0..N-1 per method.")
+@click.option("--budget", type=int, help="NRE budget of every run (default: the task's).")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Parent of <method>/seed<k>/ run directories (default: runs/compare-<task>).")
+@click.option("--method-set", "method_sets", multiple=True, metavar="METHOD:KEY=VALUE",
+              help="Override one option for one method's runs, e.g. rnd:method_options.lr=0.1.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def compare(task, config_file, sets, methods, seeds, budget, out, method_sets, quiet) -> None:
+    """Run methods over seeds (resumable) and write the comparison table, plot and compare.json."""
+    from .compare import PLOT_FILE, TABLE_FILE, compare as run_compare
+
+    names = [m.strip() for m in methods.split(",") if m.strip()]
+    out = out or f"runs/compare-{task or 'default'}"
+    result = run_compare(task, names, list(range(seeds)), out=out, budget=budget,
+                         config_file=config_file, sets=sets, method_sets=method_sets,
+                         progress=not quiet, echo=lambda s: click.echo(s, err=True))
+    click.echo(result["markdown"])
+    vs = result.get("banel_vs_best_baseline")
+    if vs and vs.get("ratio") is not None:
+        click.echo(f"banel / best baseline ({vs['best_baseline']}): {vs['ratio']:.3g}x")
+    click.echo(f"comparison: {Path(out) / 'compare.json'}, {Path(out) / TABLE_FILE}, "
+               f"{Path(out) / PLOT_FILE}")
 
 
 @main.command()

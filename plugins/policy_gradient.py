@@ -1,0 +1,336 @@
+"""Policy-gradient baselines: REINFORCE with a running-mean baseline, optional novelty bonus and KL.
+
+One round is one update: draw a batch from the current policy, reward every sample (a new one costs
+one NRE through the ledger; a sample already in the ledger, or repeated in the batch, is answered
+from the ledger for free and stays in the batch), add beta times the normalised novelty bonus,
+subtract the running-mean baseline, and call `policy.fit(batch, weights=advantages)`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from pydantic import Field
+
+from banel_framework.config import FitSettings
+from banel_framework.hookspecs import hookimpl
+from banel_framework.interfaces import Generator, Method, Options
+from banel_framework.posterior import Posterior
+from banel_framework.run import Run
+from banel_framework.samples import Samples
+
+
+class PolicyGradientOptions(Options):
+    """The policy update shared by reinforce, rnd and count."""
+
+    batch_size: int | None = Field(
+        None, ge=1, description="Samples drawn per update (None: banel.samples_per_round).")
+    lr: float = Field(1e-3, gt=0, description="Learning rate of each policy update (one fit call).")
+    epochs: int = Field(1, ge=1, description="Passes over the batch per update.")
+    fit_batch_size: int | None = Field(
+        None, ge=1, description="Sequences per optimisation step (None: the whole batch, one step).")
+    baseline_decay: float = Field(
+        0.9, ge=0, lt=1, description="Running-mean baseline: b <- decay*b + (1-decay)*mean(reward).")
+    kl_coef: float = Field(
+        0.0, ge=0, description="Reward penalty kl_coef*(log pi(x) - log prior(x)); 0: no KL to prior.")
+    patience: int = Field(
+        25, ge=1, description="Stop after this many updates in a row spent no NRE (collapse).")
+    keep_checkpoints: bool = Field(
+        False, description="Keep every round's policy checkpoint (else only the latest).")
+
+
+class RunningStats:
+    """Count, mean and variance of everything seen (Welford), kept as tensors for checkpoints."""
+
+    def __init__(self) -> None:
+        self.n, self.mean, self.m2 = 0.0, 0.0, 0.0
+
+    def update(self, x: torch.Tensor) -> None:
+        """Merge a batch of values."""
+        x = x.double().flatten()
+        if x.numel() == 0:
+            return
+        n_b, mean_b = float(x.numel()), float(x.mean())
+        m2_b = float(((x - mean_b) ** 2).sum())
+        n = self.n + n_b
+        delta = mean_b - self.mean
+        self.mean += delta * n_b / n
+        self.m2 += m2_b + delta * delta * self.n * n_b / n
+        self.n = n
+
+    @property
+    def std(self) -> float:
+        """Standard deviation of everything seen (1 before any spread is seen)."""
+        var = self.m2 / self.n if self.n > 0 else 0.0
+        return math.sqrt(var) if var > 1e-24 else 1.0
+
+    def state(self) -> torch.Tensor:
+        return torch.tensor([self.n, self.mean, self.m2], dtype=torch.float64)
+
+    def load(self, t: torch.Tensor) -> None:
+        self.n, self.mean, self.m2 = (float(v) for v in t.tolist())
+
+
+class NoveltyBonus(ABC):
+    """An intrinsic reward: raw novelty of samples, learned online from every batch."""
+
+    def __init__(self) -> None:
+        self.stats = RunningStats()
+
+    @abstractmethod
+    def raw(self, samples: Samples) -> torch.Tensor:
+        """Novelty of each sample before learning from it, a float tensor [B]."""
+
+    @abstractmethod
+    def learn(self, samples: Samples, seed: int) -> dict[str, Any]:
+        """Update the model on a batch; returns figures for the round record."""
+
+    @abstractmethod
+    def state(self) -> dict[str, Any]:
+        """Everything needed to resume (tensors, numbers, lists)."""
+
+    @abstractmethod
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore what `state` returned."""
+
+    def normalised(self, samples: Samples) -> tuple[torch.Tensor, torch.Tensor]:
+        """(raw, raw / running std of all raw bonuses so far, this batch included)."""
+        raw = self.raw(samples).double()
+        self.stats.update(raw)
+        return raw, raw / self.stats.std
+
+    def save(self, path: Path) -> None:
+        torch.save({"model": self.state(), "stats": self.stats.state()}, path)
+
+    def load(self, path: Path) -> None:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        self.load_state(blob["model"])
+        self.stats.load(blob["stats"])
+
+
+@dataclass
+class PolicyState:
+    """The policy after the last fitted round, its novelty model, baseline and next round."""
+
+    policy: Generator
+    bonus: NoveltyBonus | None
+    baseline: float | None
+    next_round: int
+
+
+def _rel(run: Run, path: Path) -> str:
+    return str(path.relative_to(run.run_dir))
+
+
+class PolicyGradientMethod(Method):
+    """REINFORCE on extrinsic reward plus beta times a normalised novelty bonus (none here)."""
+
+    Options: ClassVar[type[Options]] = PolicyGradientOptions
+
+    # -- the parts a subclass changes -----------------------------------------------------
+
+    def beta(self, opts: Any) -> float:
+        """Weight of the normalised novelty bonus."""
+        return float(getattr(opts, "beta", 0.0))
+
+    def make_bonus(self, run: Run, opts: Any) -> NoveltyBonus | None:
+        """A fresh novelty model, or None for plain REINFORCE."""
+        return None
+
+    # -- Method ---------------------------------------------------------------------------
+
+    def options(self, run: Run) -> Any:
+        return self.Options.model_validate(run.config.method_options or {})
+
+    def restore(self, run: Run) -> PolicyState:
+        """The policy, novelty model and baseline after the last fitted round (from checkpoints)."""
+        opts = self.options(run)
+        bonus = self.make_bonus(run, opts)
+        last: dict[str, Any] | None = None
+        last_done = 0
+        for r, status, data in run.ledger.rounds():
+            if status in ("fitted", "done") and data.get("policy"):
+                last = data
+            if status == "done":
+                last_done = r
+        if last is None:
+            return PolicyState(run.prior.clone(), bonus, None, last_done + 1)
+        policy = run.prior.fresh()
+        policy.load(run.run_dir / last["policy"])
+        if bonus is not None and last.get("bonus"):
+            bonus.load(run.run_dir / last["bonus"])
+        return PolicyState(policy, bonus, last.get("baseline_after"), last_done + 1)
+
+    def distribution(self, run: Run) -> Posterior:
+        return self._posterior(run, self.restore(run).policy)
+
+    def _posterior(self, run: Run, policy: Generator) -> Posterior:
+        return Posterior(run.prior, policy, run.scorer, [], run.config.banel.temperature)
+
+    def run(self, run: Run) -> str:
+        opts = self.options(run)
+        st = self.restore(run)
+        bc = run.config.banel
+        while True:
+            r = st.next_round
+            rec = run.ledger.round(r)
+            if rec is None or rec[0] == "sampling":
+                if bc.max_rounds is not None and r > bc.max_rounds:
+                    return f"reached max_rounds={bc.max_rounds}"
+                if run.ledger.remaining() <= 0:
+                    return "budget spent"
+                stale = self._stale(run)
+                if stale >= opts.patience:
+                    return (f"no new samples in the last {stale} updates: the policy collapsed "
+                            "onto samples already in the ledger")
+                self._sample(run, st, r, opts)
+                rec = run.ledger.round(r)
+            assert rec is not None
+            status = rec[0]
+            if status == "evaluating":
+                run.oracle.flush()
+                status = "evaluated"
+                run.ledger.set_round(r, status, self._outcome(run, r))
+            if status == "evaluated":
+                self._update(run, st, r, opts)
+                status = "fitted"
+            if status == "fitted":
+                self._finish_round(run, st, r)
+            st.next_round = r + 1
+
+    # -- one round ------------------------------------------------------------------------
+
+    @staticmethod
+    def _stale(run: Run) -> int:
+        """Finished updates in a row, counted back from the last, that spent no NRE."""
+        n = 0
+        for _, status, data in reversed(run.ledger.rounds()):
+            if status != "done":
+                continue
+            if data.get("nre_round", 0) > 0:
+                break
+            n += 1
+        return n
+
+    def _sample(self, run: Run, st: PolicyState, r: int, opts: Any) -> None:
+        """Draw the batch, keep it in the round record, and reserve the NREs of its new samples."""
+        size = opts.batch_size or run.config.banel.samples_per_round
+        run.ledger.set_round(r, "sampling", {"nre_before": run.ledger.nre_used(),
+                                             "t_start": time.time()})
+        start = time.perf_counter()
+        batch = st.policy.sample(size, seed=run.seed(r, "draw"),
+                                 temperature=run.config.banel.temperature)
+        keys = batch.keys()
+        new: dict[str, int] = {}
+        cut = len(keys)
+        for i, k in enumerate(keys):
+            if run.ledger.is_known(k) or k in new:
+                continue
+            if len(new) == run.ledger.remaining():  # the budget ends inside this batch
+                cut = i
+                break
+            new[k] = i
+        keys = keys[:cut]
+        seconds = time.perf_counter() - start
+        data = {"batch": keys, "proposals_drawn": len(keys), "new_candidates": len(new),
+                "duplicates": len(keys) - len(new), "sampling_seconds": seconds,
+                "proposals_per_second": len(keys) / seconds if seconds > 0 else None}
+        if new:
+            texts = run.codec.decode_batch(batch.select(list(new.values())))
+            run.ledger.reserve(r, list(new), texts, data)
+        else:
+            run.ledger.set_round(r, "evaluating", data)
+
+    def _outcome(self, run: Run, r: int) -> dict[str, Any]:
+        evs = run.ledger.evaluations(round_=r)
+        return {"nre_round": len(evs), "successes": sum(1 for e in evs if (e.reward or 0) > 0),
+                "nre_after": run.ledger.nre_used()}
+
+    def _update(self, run: Run, st: PolicyState, r: int, opts: Any) -> None:
+        """Rewards of the whole batch, novelty bonus, advantages, one policy fit; checkpoints."""
+        _, data = run.ledger.round(r) or ("", {})
+        keys = data["batch"]
+        batch = Samples.from_keys(keys)
+        extrinsic = torch.tensor([float(run.ledger.reward(k) or 0.0) for k in keys],
+                                 dtype=torch.float64)
+        reward = extrinsic.clone()
+        out: dict[str, Any] = {"batch_successes": int((extrinsic > 0).sum()),
+                               "mean_extrinsic": float(extrinsic.mean()) if len(keys) else 0.0}
+        t0 = time.perf_counter()
+        if st.bonus is not None and len(keys):
+            raw, norm = st.bonus.normalised(batch)
+            reward += self.beta(opts) * norm
+            out.update(mean_bonus_raw=float(raw.mean()), mean_bonus=float(norm.mean()),
+                       **st.bonus.learn(batch, seed=run.seed(r, "bonus")))
+        out["bonus_seconds"] = time.perf_counter() - t0
+        if len(keys):
+            log_pi = st.policy.log_prob(batch).double()
+            kl = log_pi - run.prior.log_prob(batch).double()
+            out["kl_to_prior"] = float(kl.mean())
+            if opts.kl_coef > 0:
+                reward -= opts.kl_coef * kl
+            base = float(reward.mean()) if st.baseline is None else st.baseline
+            adv = reward - base
+            st.baseline = (opts.baseline_decay * base
+                           + (1 - opts.baseline_decay) * float(reward.mean()))
+            settings = FitSettings(epochs=opts.epochs, lr=opts.lr,
+                                   batch_size=opts.fit_batch_size or len(keys))
+            fit = (st.policy.fit(batch, settings, seed=run.seed(r, "policy_fit"),
+                                 weights=adv.float()) if bool((adv != 0).any()) else None)
+            out.update(mean_reward=float(reward.mean()), baseline_used=base,
+                       mean_abs_advantage=float(adv.abs().mean()),
+                       fit_seconds=fit.seconds if fit else 0.0, fit_steps=fit.steps if fit else 0,
+                       fit_loss=fit.final_loss if fit else None)
+        path = run.checkpoint(f"policy_r{r:03d}.pt")
+        st.policy.save(path)
+        out.update(policy=_rel(run, path), baseline_after=st.baseline)
+        if st.bonus is not None:
+            bpath = run.checkpoint(f"bonus_r{r:03d}.pt")
+            st.bonus.save(bpath)
+            out["bonus"] = _rel(run, bpath)
+        run.ledger.set_round(r, "fitted", out)
+        if not opts.keep_checkpoints:
+            self._drop_older(run, r)
+
+    @staticmethod
+    def _drop_older(run: Run, r: int) -> None:
+        """Remove the checkpoints of earlier rounds (resume needs only the latest)."""
+        for name in ("policy", "bonus"):
+            old = run.ckpt_dir / f"{name}_r{r - 1:03d}.pt"
+            if old.exists():
+                old.unlink()
+
+    def _finish_round(self, run: Run, st: PolicyState, r: int) -> None:
+        cfg = run.config
+        data: dict[str, Any] = {}
+        if r % cfg.eval.every == 0:
+            rate = run.evaluator.evaluate(self._posterior(run, st.policy), seed=run.seed(r, "eval"))
+            if rate is not None:
+                data["eval"] = rate.as_dict()
+        _, before = run.ledger.round(r) or ("", {})
+        data["round_seconds"] = time.time() - before.get("t_start", time.time())
+        run.ledger.set_round(r, "done", data)
+        _, full = run.ledger.round(r) or ("", {})
+        rate = full.get("eval", {}).get("rate")
+        run.set_progress(round=r, ok=sum(1 for _ in run.ledger.solutions()),
+                         rate="-" if rate is None else f"{rate:.3g}")
+        record = {"round": r, **{k: v for k, v in full.items() if k != "batch"}}
+        run.host.notify("banel_round_end", run=run, record=record)
+
+
+class ReinforceMethod(PolicyGradientMethod):
+    """Plain REINFORCE on the extrinsic reward: with no success in a batch, nothing moves."""
+
+    name = "reinforce"
+    description = "Policy gradient on the extrinsic reward alone (shows the zero-gradient collapse)."
+
+
+@hookimpl
+def register_methods(register):
+    register(ReinforceMethod.name, ReinforceMethod)
