@@ -69,7 +69,7 @@ def test_ngram_pseudo_counts_generalise_and_survive_a_checkpoint(tmp_path):
 
 
 def test_rnd_bonus_falls_on_what_the_predictor_learned_and_resumes_exactly(tmp_path):
-    opts = RndOptions(feature_dim=256, predictor_epochs=30, predictor_lr=3e-3)
+    opts = RndOptions(feature_dim=128, hidden=64, predictor_epochs=30, predictor_lr=3e-3)
     bonus = RndBonus(opts, seed=5)
     seen = Samples.from_sequences([[1, 2, 3], [2, 3, 4], [5, 1, 1]] * 8)
     new = Samples.from_sequences([[7, 7, 8], [9, 0, 6]])

@@ -1,0 +1,130 @@
+"""`banel compare`: runs per method and seed, resume and skip, the table, the plot, compare.json."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from banel_framework.cli import main
+from banel_framework.compare import RunResult, banel_vs_best_baseline, curves, table
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def ok(*args):
+    res = invoke(*args)
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    return res
+
+
+QUICK = ["--methods", "pretrained,banel,count", "--seeds", "2", "-q",
+         "--set", "trainer.num_threads=1", "--method-set", "count:method_options.lr=0.3"]
+
+
+def test_quick_comparison_then_skip_resume_and_report(tmp_path):
+    out = tmp_path / "cmp"
+    res = ok("compare", "--out", out, "--budget", "10", *QUICK)
+    for m in ("pretrained", "banel", "count"):
+        for k in (0, 1):
+            assert (out / m / f"seed{k}" / "ledger.sqlite").is_file()
+    c = json.loads((out / "compare.json").read_text())
+    assert c["task"] == "toy-1d" and c["budget"] == 10 and c["seeds"] == [0, 1]
+    assert c["methods"] == ["pretrained", "banel", "count"] and c["reference"] == "pretrained"
+    assert c["prior_same_across_methods"] and len(c["runs"]) == 6
+    assert all(r["nre_used"] == 10 for r in c["runs"])
+    rows = {r["method"]: r for r in c["table"]}
+    finals = {m: [r["final"] for r in c["runs"] if r["method"] == m] for m in rows}
+    assert rows["pretrained"]["improvement"] == 1.0
+    assert rows["banel"]["final_mean"] == pytest.approx(sum(finals["banel"]) / 2)
+    assert rows["banel"]["improvement"] == pytest.approx(
+        rows["banel"]["final_mean"] / rows["pretrained"]["final_mean"])
+    assert rows["banel"]["improvement"] > 1.1  # toy-1d: one BaNEL round lifts the rate
+    assert c["settings"]["count"]["method_options"]["lr"] == 0.3
+    assert c["settings"]["banel"]["method"] == "banel"
+    assert c["curves"]["banel"]["nre"][0] == 0 and c["curves"]["banel"]["nre"][-1] == 10
+    assert (out / "plots" / "compare_success.png").is_file()
+    table_md = (out / "compare_table.md").read_text()
+    assert "| banel | 2/2 | 10 |" in table_md and table_md.split("\n\n")[1] in res.output
+
+    res = ok("compare", "--out", out, "--budget", "10", *QUICK)  # nothing left to do
+    assert res.stderr.count("skipped") == 6
+    assert json.loads((out / "compare.json").read_text())["table"] == c["table"]
+
+    res = ok("compare", "--out", out, "--budget", "20", *QUICK)  # a larger budget resumes
+    assert res.stderr.count("resumed") == 6
+    again = json.loads((out / "compare.json").read_text())
+    assert all(r["nre_used"] == 20 for r in again["runs"]) and again["budget"] == 20
+    assert {r["method"]: r for r in again["table"]}["banel"]["improvement"] > 1.3
+
+    res = invoke("compare", "--out", out, "--budget", "20", *QUICK,
+                 "--set", "posterior.filter_factor=3")
+    assert res.exit_code == 2 and "another configuration: posterior.filter_factor" in res.stderr
+
+    (out / "compare_table.md").unlink()
+    res = ok("report", out)
+    assert (out / "compare_table.md").read_text() in res.output
+    res = ok("report", out / "banel" / "seed0", out / "count" / "seed1")
+    assert "all runs, by method" in res.output and "| count | 1/1 | 20 |" in res.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--method-set", "rnd:method_options.lr=0.1"], "'rnd', which is not among --methods"),
+    (["--method-set", "count:method_options.lr=-1"], "method_options.lr"),
+    (["--method-set", "count"], "--method-set expects METHOD:KEY=VALUE"),
+    (["--methods", "banel,magic"], "unknown method 'magic'"),
+])
+def test_bad_comparisons_fail_before_any_run(tmp_path, args, message):
+    out = tmp_path / "cmp"
+    base = ["--methods", "banel,count", "--seeds", "1", "--budget", "10", "-q"]
+    res = invoke("compare", "--out", out, *base, *args)
+    assert res.exit_code == 2 and message in res.stderr, res.output
+    assert not out.exists()
+
+
+def fake(method: str, seed: int, prior: float, final: float, nre=100) -> RunResult:
+    s = {"method": method, "seed": seed, "task": "t", "nre_budget": nre, "nre_used": nre,
+         "eval": {"prior": {"rate": prior}, "final": {"rate": final}},
+         "improvement": final / prior, "stop_reason": "budget spent", "wall_seconds": 1.0}
+    return RunResult(method, seed, Path("."), s, [(0, prior, None, None), (nre, final, None, None)])
+
+
+def test_table_statistics_and_reference():
+    rs = [fake("pretrained", 0, 0.01, 0.012), fake("pretrained", 1, 0.01, 0.008),
+          fake("banel", 0, 0.01, 0.5), fake("banel", 1, 0.01, 0.3), fake("banel", 2, 0.01, 0.1),
+          fake("rnd", 0, 0.01, 0.02), fake("rnd", 1, 0.01, 0.04)]
+    rows, reference = table(["pretrained", "banel", "rnd"], rs)
+    by = {r["method"]: r for r in rows}
+    assert reference == "pretrained"
+    assert by["banel"]["final_mean"] == pytest.approx(0.3)
+    assert by["banel"]["final_median"] == pytest.approx(0.3)
+    assert by["banel"]["final_std"] == pytest.approx(0.2)  # sample standard deviation
+    assert by["banel"]["improvement"] == pytest.approx(0.3 / 0.01)  # over pretrained's final
+    assert by["rnd"]["improvement"] == pytest.approx(3.0)
+    assert by["rnd"]["improvement_per_seed_mean"] == pytest.approx(3.0)
+    vs = banel_vs_best_baseline(rows)
+    assert vs["best_baseline"] == "rnd" and vs["ratio"] == pytest.approx(10.0)
+    rows, reference = table(["banel"], [r for r in rs if r.method == "banel"])
+    assert reference == "prior" and rows[0]["improvement"] == pytest.approx(30.0)
+    c = curves(["banel"], [fake("banel", 0, 0.01, 0.5, nre=50), fake("banel", 1, 0.01, 0.3)])
+    assert c["banel"]["nre"] == [0, 50, 100]
+    assert c["banel"]["mean"] == pytest.approx([0.01, 0.255, 0.4])  # seed 1 still at its prior
+    assert c["banel"]["min"] == pytest.approx([0.01, 0.01, 0.3])
+
+
+TINY = ["--task", "addition-attack", "-q", "--set", "task_options.target.steps=20",
+        "--set", "task_options.attacker.queries=3000", "--set", "eval.samples=500",
+        "--set", "eval.prior_samples=1000", "--set", "banel.samples_per_round=40",
+        "--set", "trainer.num_threads=1"]
+
+
+@pytest.mark.slow
+def test_every_method_on_a_tiny_addition_attack(tmp_path):
+    out = tmp_path / "cmp"
+    ok("compare", "--out", out, "--budget", "80", "--seeds", "1",
+       "--methods", "pretrained,banel,reinforce,rnd,count", *TINY)
+    c = json.loads((out / "compare.json").read_text())
+    assert c["prior_same_across_methods"] and len(c["runs"]) == 5
+    assert all(r["nre_used"] == 80 and r["final"] is not None for r in c["runs"])
