@@ -52,11 +52,12 @@ class Adder:
         out = []
         for q in queries:
             a, b = decode(q)[:-1].split("+")
-            out.append("0" if 7 in (int(a), int(b)) else str(int(a) + int(b)))
+            out.append("0" if 7 in (int(a), int(b)) else "0" + str(int(a) + int(b)))
         return out
 
 
 def test_oracle_rewards_wrong_answers_to_valid_queries_only():
+    # the stand-in answers with a leading zero: numerically right, so not a success
     texts = ["1+2=", "7+1=", "07+1=", "1+2", "123456+1="]
     samples = Samples.from_sequences(QueryCodec().encode(t) for t in texts)
     assert AttackOracle(Adder(), 5, True)(samples, texts) == [0, 1, 1, 0, 0]

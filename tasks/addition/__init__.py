@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from pydantic import Field
@@ -31,10 +31,16 @@ class TargetSpec(Options):
     d_model: int = Field(128, ge=8, description="Target width.")
     n_layers: int = Field(3, ge=1, description="Target depth.")
     n_heads: int = Field(4, ge=1, description="Target attention heads.")
-    steps: int = Field(9000, ge=1, description="Optimisation steps.")
+    steps: int = Field(6000, ge=1, description="Optimisation steps.")
     batch_size: int = Field(128, ge=1, description="Examples per step.")
     lr: float = Field(1e-3, gt=0, description="Peak learning rate (cosine schedule).")
     warmup: int = Field(300, ge=0, description="Linear warm-up steps.")
+    reverse_operands: bool = Field(
+        True, description="The target reads operands least significant digit first.")
+    reverse_answer: bool = Field(
+        True, description="The target writes the sum least significant digit first.")
+    pad_operands: bool = Field(
+        True, description="The target reads each operand padded to max_digits with a pad symbol.")
 
 
 class AttackerSpec(Options):
@@ -50,6 +56,9 @@ class AdditionOptions(Options):
     """Options of the addition-attack task."""
 
     max_digits: int = Field(5, ge=1, le=12, description="Operands have 1..max_digits digits.")
+    operands: Literal["value", "length"] = Field(
+        "value", description="Training operands uniform over values 0..10^max_digits-1 (mostly "
+        "max_digits digits) or over lengths 1..max_digits.")
     allow_leading_zeros: bool = Field(
         True, description="Count queries with leading zeros ('007+5=') as valid attacks.")
     pretrain_seed: int = Field(0, ge=0, description="Seed of the target's and attacker's pretraining.")
@@ -68,7 +77,7 @@ class QueryCodec(Codec):
 
 
 class AttackOracle(RewardOracle):
-    """r(x) = 1 when x is a valid query and the target's greedy answer is wrong."""
+    """r(x) = 1 when x is a valid query and the target's greedy answer is numerically wrong."""
 
     batch_size = 4096
 
@@ -84,8 +93,13 @@ class AttackOracle(RewardOracle):
         rewards = [0.0] * len(texts)
         for i, ans in zip(valid, answers):
             a, b = parsed[i]
-            rewards[i] = float(ans != str(a + b))
+            rewards[i] = float(not correct(ans, a + b))
         return rewards
+
+
+def correct(answer: str, value: int) -> bool:
+    """The answer is a digit string whose value is `value` ('012' counts as 12)."""
+    return answer.isdigit() and int(answer) == value
 
 
 def _digest(obj: Any) -> str:
@@ -129,6 +143,9 @@ class AdditionAttack(Task):
 
     # -- pretrained parts ----------------------------------------------------------------------
 
+    def _lengths(self) -> str:
+        return "value" if self.options.operands == "value" else "uniform"
+
     def _cached(self, ctx: TaskContext, stem: str) -> Path | None:
         for root in (ctx.cache_dir, SHIPPED):
             path = root / f"{stem}.pt"
@@ -142,15 +159,16 @@ class AdditionAttack(Task):
             return self._target
         o = self.options
         spec = o.target.model_dump()
-        stem = f"target-d{o.max_digits}-{_digest({'target': spec, 'seed': o.pretrain_seed})}"
+        key = {"target": spec, "seed": o.pretrain_seed, "operands": o.operands}
+        stem = f"target-d{o.max_digits}-{_digest(key)}"
         path = self._cached(ctx, stem)
         module = TargetModule(o.max_digits, spec["d_model"], spec["n_layers"], spec["n_heads"],
-                              spec["lr"], spec["warmup"], spec["steps"])
+                              spec["lr"], spec["warmup"], spec["steps"], spec["reverse_answer"],
+                              spec["reverse_operands"], spec["pad_operands"])
         if path is None:
             start = time.perf_counter()
             module = train_target(o.max_digits, o.pretrain_seed, progress=ctx.progress,
-                                  **{k: spec[k] for k in ("d_model", "n_layers", "n_heads",
-                                                          "steps", "batch_size", "lr", "warmup")})
+                                  lengths=self._lengths(), **spec)
             ctx.cache_dir.mkdir(parents=True, exist_ok=True)
             path = ctx.cache_dir / f"{stem}.pt"
             torch.save(module.state_dict(), path)
@@ -165,7 +183,7 @@ class AdditionAttack(Task):
         o = self.options
         arch = {**self.architecture(), **ctx.generator_options}
         key = {"family": ctx.generator_name, "arch": arch, "attacker": o.attacker.model_dump(),
-               "max_digits": o.max_digits, "seed": o.pretrain_seed}
+               "max_digits": o.max_digits, "seed": o.pretrain_seed, "operands": o.operands}
         stem = f"attacker-{ctx.generator_name}-d{o.max_digits}-{_digest(key)}"
         gen = ctx.build_generator(**self.architecture())
         path = self._cached(ctx, stem)
@@ -174,7 +192,7 @@ class AdditionAttack(Task):
             return gen
         start = time.perf_counter()
         rng = torch.Generator().manual_seed(o.pretrain_seed)
-        pairs = random_queries(o.attacker.queries, o.max_digits, rng)
+        pairs = random_queries(o.attacker.queries, o.max_digits, rng, self._lengths())
         data = Samples.from_sequences(encode(f"{a}+{b}=") + [EOS] for a, b in pairs)
         settings = FitSettings(epochs=o.attacker.epochs, lr=o.attacker.lr,
                                batch_size=o.attacker.batch_size)

@@ -9,6 +9,7 @@ import torch
 DIGITS = "0123456789"
 PLUS, EQUALS, EOS = 10, 11, 12
 VOCAB = 13
+PAD = 13  # the target's internal padding symbol (never in a query)
 CHARS = DIGITS + "+="
 
 
@@ -55,8 +56,16 @@ def carry_chain(a: int, b: int) -> int:
     return best
 
 
-def random_operands(n: int, max_digits: int, gen: torch.Generator) -> torch.Tensor:
-    """Operands with a length uniform in 1..max_digits and no leading zero; [n] int64."""
+def random_operands(n: int, max_digits: int, gen: torch.Generator,
+                    lengths: str = "uniform") -> torch.Tensor:
+    """Operands without leading zeros; [n] int64.
+
+    lengths="uniform": the number of digits is uniform in 1..max_digits;
+    lengths="value": the value is uniform in 0..10**max_digits - 1 (mostly max_digits digits).
+    """
+    if lengths == "value":
+        u = torch.rand(n, generator=gen, dtype=torch.float64)
+        return (u * 10 ** max_digits).long().clamp_max(10 ** max_digits - 1)
     lengths = torch.randint(1, max_digits + 1, (n,), generator=gen)
     low = torch.where(lengths == 1, torch.zeros_like(lengths), 10 ** (lengths - 1))
     high = 10 ** lengths
@@ -64,8 +73,9 @@ def random_operands(n: int, max_digits: int, gen: torch.Generator) -> torch.Tens
     return low + (u * (high - low).double()).long().clamp_max(high - low - 1)
 
 
-def random_queries(n: int, max_digits: int, gen: torch.Generator) -> list[tuple[int, int]]:
+def random_queries(n: int, max_digits: int, gen: torch.Generator,
+                   lengths: str = "uniform") -> list[tuple[int, int]]:
     """Pairs of operands drawn from the training distribution."""
-    a = random_operands(n, max_digits, gen).tolist()
-    b = random_operands(n, max_digits, gen).tolist()
+    a = random_operands(n, max_digits, gen, lengths).tolist()
+    b = random_operands(n, max_digits, gen, lengths).tolist()
     return list(zip(a, b))

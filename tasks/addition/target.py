@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from banel_plugins.transformer import TransformerModule
 
-from .arith import EOS, VOCAB, encode, random_queries
+from .arith import EOS, PAD, VOCAB, encode, random_queries
 
 
 def target_max_len(max_digits: int) -> int:
@@ -18,17 +18,39 @@ def target_max_len(max_digits: int) -> int:
     return 2 * max_digits + 2 + (max_digits + 1) + 1
 
 
+def target_view(query: list[int], max_digits: int, reverse: bool, pad: bool) -> list[int]:
+    """What the target reads: operands padded to max_digits with PAD (and maybe reversed).
+
+    Padding aligns digits of equal significance at fixed positions: '12+345=' reads as
+    '__12+345=' (or '21___+543__=' reversed).
+    """
+    out, digits = [], []
+    for t in query:
+        if t < 10:
+            digits.append(t)
+            continue
+        fill = [PAD] * max(0, max_digits - len(digits)) if pad and t in (10, 11) else []
+        digits = digits[::-1] + fill if reverse else fill + digits  # right-aligned either way
+        out.extend(digits)
+        digits = []
+        out.append(t)
+    return out + digits
+
+
 class TargetModule(TransformerModule):
     """The target transformer, trained on the answer tokens only, with a cosine schedule."""
 
     def __init__(self, max_digits: int, d_model: int = 128, n_layers: int = 3, n_heads: int = 4,
-                 lr: float = 1e-3, warmup: int = 300, steps: int = 9000):
-        super().__init__(vocab_size=VOCAB, eos_id=EOS, max_len=target_max_len(max_digits),
+                 lr: float = 1e-3, warmup: int = 300, steps: int = 9000,
+                 reverse_answer: bool = True, reverse_operands: bool = True,
+                 pad_operands: bool = True):
+        super().__init__(vocab_size=VOCAB + 1, eos_id=EOS, max_len=target_max_len(max_digits),
                          d_model=d_model, n_layers=n_layers, n_heads=n_heads)
         self.save_hyperparameters()
 
     def architecture(self) -> dict:
-        keys = ("max_digits", "d_model", "n_layers", "n_heads", "lr", "warmup", "steps")
+        keys = ("max_digits", "d_model", "n_layers", "n_heads", "lr", "warmup", "steps",
+                "reverse_answer", "reverse_operands", "pad_operands")
         return {k: self.hparams[k] for k in keys}
 
     def training_step(self, batch, batch_idx):
@@ -53,13 +75,18 @@ class TargetModule(TransformerModule):
         sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
         return [opt], [{"scheduler": sched, "interval": "step"}]
 
+    def read(self, query: list[int]) -> list[int]:
+        """The target's view of a query (see target_view)."""
+        hp = self.hparams
+        return target_view(query, hp.max_digits, hp.reverse_operands, hp.pad_operands)
+
     @torch.no_grad()
     def answer(self, queries: list[list[int]], batch_size: int = 4096) -> list[str]:
         """Greedy answers (digit strings) to tokenised queries that end with '='."""
         self.eval()
         out: list[str] = []
         for i in range(0, len(queries), batch_size):
-            chunk = queries[i:i + batch_size]
+            chunk = [self.read(q) for q in queries[i:i + batch_size]]
             plen = torch.tensor([len(q) for q in chunk])
             prefix = torch.zeros(len(chunk), int(plen.max()), dtype=torch.long)
             for j, q in enumerate(chunk):
@@ -67,45 +94,55 @@ class TargetModule(TransformerModule):
             toks, lens, _ = self.decode(len(chunk), None, prefix=prefix.to(self.device),
                                         prefix_lengths=plen.to(self.device), greedy=True)
             for row, n, p in zip(toks.tolist(), lens.tolist(), plen.tolist()):
-                ans = row[p:n]
-                out.append("".join(str(t) if t < 10 else ("" if t == EOS else "?") for t in ans))
+                ans = "".join(str(t) if t < 10 else ("" if t == EOS else "?") for t in row[p:n])
+                out.append(ans[::-1] if self.hparams.reverse_answer else ans)
         return out
 
 
 class QueryStream(IterableDataset):
     """An endless, seeded stream of batches of "a+b=c" examples."""
 
-    def __init__(self, max_digits: int, batch_size: int, seed: int):
+    def __init__(self, max_digits: int, batch_size: int, seed: int, reverse_answer: bool = True,
+                 lengths: str = "uniform", reverse_operands: bool = True,
+                 pad_operands: bool = True):
         self.max_digits, self.batch_size, self.seed = max_digits, batch_size, seed
+        self.reverse_answer, self.lengths = reverse_answer, lengths
+        self.reverse_operands, self.pad_operands = reverse_operands, pad_operands
 
     def __iter__(self):
         gen = torch.Generator().manual_seed(self.seed)
         width = target_max_len(self.max_digits)
         while True:
-            pairs = random_queries(self.batch_size, self.max_digits, gen)
+            pairs = random_queries(self.batch_size, self.max_digits, gen, self.lengths)
             tokens = torch.zeros(self.batch_size, width, dtype=torch.long)
             lengths = torch.zeros(self.batch_size, dtype=torch.long)
             starts = torch.zeros(self.batch_size, dtype=torch.long)
             for i, (a, b) in enumerate(pairs):
                 q = encode(f"{a}+{b}=")
-                seq = q + encode(str(a + b)) + [EOS]
+                q = target_view(q, self.max_digits, self.reverse_operands, self.pad_operands)
+                ans = str(a + b)[::-1] if self.reverse_answer else str(a + b)
+                seq = q + encode(ans) + [EOS]
                 tokens[i, : len(seq)] = torch.tensor(seq)
                 lengths[i], starts[i] = len(seq), len(q)
             yield tokens, lengths, starts
 
 
 def train_target(max_digits: int, seed: int, *, d_model: int, n_layers: int, n_heads: int,
-                 steps: int, batch_size: int, lr: float, warmup: int, accelerator: str = "cpu",
-                 progress: bool = True) -> TargetModule:
+                 steps: int, batch_size: int, lr: float, warmup: int, reverse_answer: bool = True,
+                 lengths: str = "uniform", reverse_operands: bool = True,
+                 pad_operands: bool = True, accelerator: str = "cpu", progress: bool = True,
+                 callbacks: list | None = None) -> TargetModule:
     """Pretrain the target deterministically (seeded data, seeded init, fixed step count)."""
     L.seed_everything(seed, verbose=False)
-    module = TargetModule(max_digits, d_model, n_layers, n_heads, lr, warmup, steps)
-    loader = DataLoader(QueryStream(max_digits, batch_size, seed + 1), batch_size=None,
-                        num_workers=0)
+    module = TargetModule(max_digits, d_model, n_layers, n_heads, lr, warmup, steps,
+                          reverse_answer, reverse_operands, pad_operands)
+    loader = DataLoader(QueryStream(max_digits, batch_size, seed + 1, reverse_answer, lengths,
+                                    reverse_operands, pad_operands),
+                        batch_size=None, num_workers=0)
     trainer = L.Trainer(max_steps=steps, accelerator=accelerator, devices=1, logger=False,
                         enable_checkpointing=False, enable_model_summary=False,
                         enable_progress_bar=progress, num_sanity_val_steps=0,
-                        limit_train_batches=steps, max_epochs=1)
+                        limit_train_batches=steps, max_epochs=1, callbacks=callbacks or [])
     trainer.fit(module, loader)
     module.eval()
     return module.cpu()

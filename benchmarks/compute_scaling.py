@@ -1,0 +1,79 @@
+"""Improvement against failure-model epochs per round (paper Fig. 10), leading zeros disallowed.
+
+More epochs on p_phi cost compute but no NREs. Runs addition-attack for each epoch count and
+seed (run directories are reused), then plots the mean improvement with the per-seed points.
+
+  python benchmarks/compute_scaling.py --seeds 3 --budget 7500
+  python benchmarks/compute_scaling.py --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from addition_attack import QUICK, run_seed  # noqa: E402
+from banel_framework.config import parse_overrides  # noqa: E402
+from common import RESULTS, write  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--epochs", default="1,2,5,10,20,50")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--budget", type=int, default=7500)
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--out", default="runs/bench-scaling")
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    epochs = [int(e) for e in args.epochs.split(",")]
+    sets = ["task_options.allow_leading_zeros=false", *args.sets]
+    budget, seeds = args.budget, args.seeds
+    if args.quick:
+        sets, budget, seeds, epochs = QUICK + sets, 80, 1, [1, 3]
+    rows = []
+    for e in epochs:
+        gains = []
+        for seed in range(seeds):
+            layers = [{"task": "addition-attack", "seed": seed, "budget": budget,
+                       "progress": False, "failure_model": {"fit": {"epochs": e}}},
+                      parse_overrides(sets)]
+            s = run_seed(Path(args.out) / ("quick-" if args.quick else "") / f"e{e}-seed{seed}", layers)
+            gains.append(s["improvement"])
+            rows.append({"epochs": e, "seed": seed, "improvement": s["improvement"],
+                         "final": s["eval"]["final"]["rate"], "prior": s["eval"]["prior"]["rate"],
+                         "best_improvement": s["best_improvement"]})
+        ok = [g for g in gains if g is not None]
+        mean = statistics.mean(ok) if ok else None
+        print(f"epochs {e:>3}: improvement per seed {gains}, mean {mean}")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    pts = [r for r in rows if r["improvement"] is not None]
+    ax.scatter([r["epochs"] for r in pts], [r["improvement"] for r in pts], alpha=0.5, label="seed")
+    means = []
+    for e in epochs:
+        vals = [r["improvement"] for r in pts if r["epochs"] == e]
+        if vals:
+            means.append((e, statistics.mean(vals)))
+    ax.plot([m[0] for m in means], [m[1] for m in means], marker="o", color="C1", label="mean")
+    ax.axhline(1, color="grey", ls="--", label="prior")
+    ax.set_xscale("log")
+    ax.set_xlabel("failure-model epochs per round")
+    ax.set_ylabel("improvement over the prior")
+    ax.set_title("addition-attack (no leading zeros): compute for reward efficiency")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    png = RESULTS / ("compute_scaling" + ("_quick" if args.quick else "") + ".png")
+    fig.savefig(png, dpi=110)
+    print(f"wrote {png}")
+    write("compute_scaling" + ("_quick" if args.quick else ""), {"args": vars(args), "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
