@@ -87,7 +87,8 @@ def test_bad_comparisons_fail_before_any_run(tmp_path, args, message):
 def fake(method: str, seed: int, prior: float, final: float, nre=100) -> RunResult:
     s = {"method": method, "seed": seed, "task": "t", "nre_budget": nre, "nre_used": nre,
          "eval": {"prior": {"rate": prior}, "final": {"rate": final}},
-         "improvement": final / prior, "stop_reason": "budget spent", "wall_seconds": 1.0}
+         "improvement": final / prior, "stop_reason": "budget spent", "wall_seconds": 1.0,
+         "solutions_found": round(final * 10)}
     return RunResult(method, seed, Path("."), s, [(0, prior, None, None), (nre, final, None, None)])
 
 
@@ -104,6 +105,7 @@ def test_table_statistics_and_reference():
     assert by["banel"]["improvement"] == pytest.approx(0.3 / 0.01)  # over pretrained's final
     assert by["rnd"]["improvement"] == pytest.approx(3.0)
     assert by["rnd"]["improvement_per_seed_mean"] == pytest.approx(3.0)
+    assert by["banel"]["solutions_mean"] == pytest.approx(3.0)  # (5 + 3 + 1) / 3
     vs = banel_vs_best_baseline(rows)
     assert vs["best_baseline"] == "rnd" and vs["ratio"] == pytest.approx(10.0)
     rows, reference = table(["banel"], [r for r in rs if r.method == "banel"])

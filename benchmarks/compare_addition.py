@@ -1,0 +1,63 @@
+"""The paper's comparison on addition-attack: every method over seeds, same budget, ledger, evaluation.
+
+Runs `banel compare` (resumable: rerunning skips finished runs), prints the table and checks the
+goal: BaNEL's improvement over pretrained at least 10 times the best baseline's. Writes
+benchmarks/results/<name>.json.
+
+  python benchmarks/compare_addition.py --seeds 5 --budget 7500     # the reproduction
+  python benchmarks/compare_addition.py --quick                      # tiny models, for CI
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from banel_framework.compare import compare
+
+from common import write
+
+METHODS = "pretrained,banel,reinforce,rnd,count"
+QUICK = ["task_options.target.steps=20", "task_options.attacker.queries=3000",
+         "eval.samples=500", "eval.prior_samples=1000", "banel.samples_per_round=40"]
+#: The baselines' settings chosen by benchmarks/tune_baselines.py on a held-out seed.
+TUNED = ["reinforce:method_options.lr=1e-3", "rnd:method_options.lr=1e-3",
+         "count:method_options.lr=1e-3"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--budget", type=int, default=7500)
+    ap.add_argument("--methods", default=METHODS)
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--method-set", dest="method_sets", action="append", default=[],
+                    metavar="METHOD:KEY=VALUE", help="added after the tuned settings")
+    ap.add_argument("--out", default="runs/compare-addition", help="parent of the run directories")
+    ap.add_argument("--name", default=None, help="results/<name>.json")
+    ap.add_argument("--quick", action="store_true", help="tiny models and budget, for CI")
+    args = ap.parse_args()
+    sets, budget, seeds, out = list(args.sets), args.budget, args.seeds, Path(args.out)
+    if args.quick:
+        sets, budget, seeds, out = QUICK + sets, 80, 2, out.with_name(out.name + "-quick")
+    sets.append("trainer.num_threads=1")
+    start = time.perf_counter()
+    result = compare("addition-attack", args.methods.split(","), list(range(seeds)), out=out,
+                     budget=budget, sets=sets, method_sets=TUNED + args.method_sets, echo=print)
+    print(result["markdown"])
+    vs = result["banel_vs_best_baseline"]
+    goal = None if vs is None or vs["ratio"] is None else vs["ratio"] >= 10
+    if vs:
+        print(f"banel {vs['banel_improvement']:.3g}x, best baseline {vs['best_baseline']} "
+              f"{vs['baseline_improvement']:.3g}x: ratio {vs['ratio']:.3g} (goal >= 10: {goal})")
+    name = args.name or ("compare_addition_quick" if args.quick else f"compare_addition_b{budget}")
+    write(name, {"budget": budget, "seeds": seeds, "sets": sets,
+                 "method_sets": TUNED + args.method_sets, "out": str(out),
+                 "seconds": time.perf_counter() - start, "goal_met": goal,
+                 **{k: v for k, v in result.items() if k not in ("markdown", "curves")}})
+
+
+if __name__ == "__main__":
+    main()

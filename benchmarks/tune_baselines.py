@@ -1,0 +1,87 @@
+"""Tune the policy-gradient baselines as a fair user would: a small grid on held-out seeds.
+
+The grid holds learning rate, batch size and baseline decay by default (any method option can
+be added, e.g. beta for rnd and count). Every setting runs as a normal run directory
+(resumable; rerunning skips finished ones) on seeds that the comparison does not use (default
+100, 101), and the best setting per method is the one with the highest mean final success rate.
+Writes benchmarks/results/<name>.json.
+
+  python benchmarks/tune_baselines.py --task addition-attack --budget 2000
+  python benchmarks/tune_baselines.py --task toy-1d --budget 100 --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from banel_framework.compare import run_one
+from banel_framework.config import parse_overrides
+from banel_framework.plugins import get_host
+
+from common import write
+
+#: The default grid (any method option can be a key; each method uses the keys it has).
+GRID = {"lr": [3e-4, 1e-3, 3e-3], "batch_size": [100], "baseline_decay": [0.0, 0.9]}
+QUICK_GRID = {"lr": [0.03, 0.3], "batch_size": [10]}
+
+
+def settings(method: str, grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the grid's options that `method` has."""
+    fields = getattr(get_host().registry.get("method", method).obj, "Options", None)
+    keys = [k for k in grid if fields is not None and k in fields.model_fields]
+    return [dict(zip(keys, vals)) for vals in itertools.product(*(grid[k] for k in keys))]
+
+
+def name_of(opts: dict[str, Any]) -> str:
+    return "-".join(f"{k}{v:g}" for k, v in opts.items())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", default="addition-attack")
+    ap.add_argument("--methods", default="reinforce,rnd,count")
+    ap.add_argument("--budget", type=int, default=2000)
+    ap.add_argument("--seeds", default="100,101", help="held-out seeds, comma-separated")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--grid", default=None, help='JSON, e.g. {"lr": [1e-3], "batch_size": [100]}')
+    ap.add_argument("--out", default=None, help="parent of the run directories")
+    ap.add_argument("--name", default=None, help="results/<name>.json")
+    ap.add_argument("--quick", action="store_true", help="a two-point grid")
+    args = ap.parse_args()
+    grid = json.loads(args.grid) if args.grid else (QUICK_GRID if args.quick else GRID)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    out = Path(args.out or f"runs/tune-{args.task}-b{args.budget}")
+    base = parse_overrides(args.sets + ["trainer.num_threads=1"])
+    host, rows = get_host(), []
+    for method in args.methods.split(","):
+        for opts in settings(method, grid):
+            start, finals = time.perf_counter(), []
+            for seed in seeds:
+                layers = [base, {"task": args.task, "method": method, "seed": seed,
+                                 "budget": args.budget, "progress": False,
+                                 "method_options": opts}]
+                s, _ = run_one(out / method / name_of(opts) / f"seed{seed}", layers, host, False)
+                finals.append(s["eval"]["final"]["rate"])
+            row = {"method": method, "options": opts, "finals": finals,
+                   "final_mean": statistics.mean(finals), "seconds": time.perf_counter() - start}
+            rows.append(row)
+            print(f"{method:9s} {name_of(opts):28s} final mean {row['final_mean']:.4g} "
+                  f"({', '.join(f'{f:.3g}' for f in finals)})", flush=True)
+    best = {m: max((r for r in rows if r["method"] == m), key=lambda r: r["final_mean"])
+            for m in args.methods.split(",")}
+    for m, r in best.items():
+        print(f"best {m}: {r['options']} (final mean {r['final_mean']:.4g})")
+    write(args.name or f"tune_{args.task}_b{args.budget}" + ("_quick" if args.quick else ""),
+          {"task": args.task, "budget": args.budget, "seeds": seeds, "sets": args.sets,
+           "grid": grid, "rows": rows, "best": {m: r["options"] for m, r in best.items()}})
+
+
+if __name__ == "__main__":
+    main()
