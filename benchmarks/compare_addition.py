@@ -6,6 +6,8 @@ benchmarks/results/<name>.json.
 
   python benchmarks/compare_addition.py --seeds 5 --budget 7500     # the reproduction
   python benchmarks/compare_addition.py --quick                      # tiny models, for CI
+  python benchmarks/compare_addition.py --standin --seeds 3 --set eval.every=5
+      # a stand-in target (3,000 steps) until the task ships its pretrained checkpoints
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ from pathlib import Path
 from banel_framework.compare import compare
 
 from common import write
+from tuned import best_settings, method_sets, tuning_files
 
 METHODS = "pretrained,banel,reinforce,rnd,count"
 QUICK = ["task_options.target.steps=20", "task_options.attacker.queries=3000",
          "eval.samples=500", "eval.prior_samples=1000", "banel.samples_per_round=40"]
-#: The baselines' settings chosen by benchmarks/tune_baselines.py on a held-out seed.
-TUNED = ["reinforce:method_options.lr=1e-3", "rnd:method_options.lr=1e-3",
-         "count:method_options.lr=1e-3"]
+#: A moderately trained target and attacker (about 15 minutes of CPU) for use before the task
+#: ships its checkpoints: prior success rate about 1.5e-4.
+STANDIN = ["task_options.target.steps=3000", "task_options.attacker.queries=100000"]
+#: Tuning files (benchmarks/results/<prefix>*.json) whose best settings the baselines use.
+TUNING = {"standin": "tune_addition_standin", "shipped": "tune_addition_shipped"}
 
 
 def main() -> None:
@@ -38,23 +43,33 @@ def main() -> None:
     ap.add_argument("--out", default="runs/compare-addition", help="parent of the run directories")
     ap.add_argument("--name", default=None, help="results/<name>.json")
     ap.add_argument("--quick", action="store_true", help="tiny models and budget, for CI")
+    ap.add_argument("--standin", action="store_true", help="the stand-in target and attacker")
+    ap.add_argument("--tuning", default=None, help="prefix of the tuning results to use")
     args = ap.parse_args()
+    files = tuning_files(args.tuning or TUNING["standin" if args.standin else "shipped"])
+    if not files:
+        print("no tuning results found: the baselines run with their default options")
+    tuned = method_sets(best_settings(files))
     sets, budget, seeds, out = list(args.sets), args.budget, args.seeds, Path(args.out)
     if args.quick:
         sets, budget, seeds, out = QUICK + sets, 80, 2, out.with_name(out.name + "-quick")
+    elif args.standin:
+        sets, out = STANDIN + sets, out.with_name(out.name + "-standin")
     sets.append("trainer.num_threads=1")
     start = time.perf_counter()
     result = compare("addition-attack", args.methods.split(","), list(range(seeds)), out=out,
-                     budget=budget, sets=sets, method_sets=TUNED + args.method_sets, echo=print)
+                     budget=budget, sets=sets, method_sets=tuned + args.method_sets, echo=print)
     print(result["markdown"])
     vs = result["banel_vs_best_baseline"]
     goal = None if vs is None or vs["ratio"] is None else vs["ratio"] >= 10
     if vs:
         print(f"banel {vs['banel_improvement']:.3g}x, best baseline {vs['best_baseline']} "
               f"{vs['baseline_improvement']:.3g}x: ratio {vs['ratio']:.3g} (goal >= 10: {goal})")
-    name = args.name or ("compare_addition_quick" if args.quick else f"compare_addition_b{budget}")
+    standin = args.standin and not args.quick
+    name = args.name or ("compare_addition" + ("_standin" if standin else "")
+                         + ("_quick" if args.quick else f"_b{budget}"))
     write(name, {"budget": budget, "seeds": seeds, "sets": sets,
-                 "method_sets": TUNED + args.method_sets, "out": str(out),
+                 "method_sets": tuned + args.method_sets, "tuning_files": files, "out": str(out),
                  "seconds": time.perf_counter() - start, "goal_met": goal,
                  **{k: v for k, v in result.items() if k not in ("markdown", "curves")}})
 

@@ -228,11 +228,11 @@ class PolicyGradientMethod(Method):
                                  temperature=run.config.banel.temperature)
         keys = batch.keys()
         new: dict[str, int] = {}
-        cut = len(keys)
+        cut, remaining = len(keys), run.ledger.remaining()
         for i, k in enumerate(keys):
             if run.ledger.is_known(k) or k in new:
                 continue
-            if len(new) == run.ledger.remaining():  # the budget ends inside this batch
+            if len(new) == remaining:  # the budget ends inside this batch
                 cut = i
                 break
             new[k] = i
