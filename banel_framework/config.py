@@ -100,6 +100,9 @@ class BanelConfig(Section):
     train_on_positives: bool = Field(
         False, description="Also fit phi on successes (the paper drops them)."
     )
+    select: Literal["last", "best-observed"] = Field(
+        "last", description="Final posterior: the last, or the one whose own candidates succeeded "
+        "most often in the ledger (no extra NREs; never used for training).")
     distill: DistillConfig = Field(default_factory=DistillConfig)
 
 
@@ -118,6 +121,8 @@ class EvalConfig(Section):
         "auto", description="Use exact rates when the task can enumerate its sample space."
     )
     samples: int = Field(2000, ge=0, description="Posterior samples per sampled evaluation.")
+    final_samples: int | None = Field(
+        None, ge=1, description="Samples for the final evaluation (None: eval.samples).")
     prior_samples: int = Field(20000, ge=0, description="Prior samples for the reference rate.")
     every: int = Field(1, ge=1, description="Evaluate after every k-th round (and the last).")
     confidence: float = Field(0.95, gt=0, lt=1, description="Clopper-Pearson interval level.")

@@ -99,6 +99,19 @@ class BanelMethod(Method):
     def distribution(self, run: Run) -> Posterior:
         return restore(run).posterior
 
+    def final_distribution(self, run: Run) -> tuple[int, Posterior]:
+        """The last posterior, or with banel.select=best-observed the posterior whose own
+        candidates had the highest success rate in the ledger (round 0: the prior)."""
+        states = list(replay(run))
+        prior = Posterior(run.prior, run.prior, run.scorer, [], run.config.banel.temperature)
+        if run.config.banel.select == "last" or not states:
+            return (states[-1].round, states[-1].posterior) if states else (0, prior)
+        best = observed_best(run)
+        if best is None:
+            return states[-1].round, states[-1].posterior
+        by_round = {st.round: st.posterior for st in states}
+        return best, by_round.get(best, prior)
+
     def run(self, run: Run) -> str:
         st = restore(run)
         if st.stop_reason:
@@ -272,6 +285,20 @@ class BanelMethod(Method):
         run.log(f"round {r}: distilled a new proposal on {len(res.samples)} posterior samples "
                 f"(acceptance was {res.acceptance:.3g})")
         return out
+
+
+def observed_best(run: Run) -> int | None:
+    """The posterior (by the round after which it stood; 0 = prior) whose candidates, drawn in
+    the next round, had the highest success rate; ties go to the later one."""
+    best, best_rate = None, -1.0
+    for r, status, data in run.ledger.rounds():
+        n = data.get("nre_round") or 0
+        if status != "done" or n == 0:
+            continue
+        rate = (data.get("successes") or 0) / n
+        if rate >= best_rate:
+            best, best_rate = r - 1, rate
+    return best if best_rate > 0 else None
 
 
 class PretrainedMethod(BanelMethod):

@@ -233,6 +233,11 @@ class Method(ABC):
     def distribution(self, run: "Run") -> "Posterior":
         """The current sampling distribution, rebuilt from the run directory."""
 
+    def final_distribution(self, run: "Run") -> tuple[int, "Posterior"]:
+        """(round, distribution) to report as the result; by default the last."""
+        done = [r for r, s, _ in run.ledger.rounds() if s == "done"]
+        return (done[-1] if done else 0), self.distribution(run)
+
 
 #: The former name of TaskContext.
 PriorContext = TaskContext

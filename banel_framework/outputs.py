@@ -71,6 +71,11 @@ def summarize(run: Run, rows: list[dict[str, Any]], stop_reason: str | None) -> 
                         bool(row["eval_exact"]), None, row.get("eval_acceptance"))
             best_round = row["round"]
     solutions = ledger.solutions()
+    last = None
+    if rows and _ok(rows[-1].get("eval_rate")):
+        r = rows[-1]
+        last = Rate(r["eval_rate"], r["eval_n"], (r["eval_low"], r["eval_high"]),
+                    bool(r["eval_exact"]), None, r.get("eval_acceptance"))
 
     def ratio(a: Rate | None, b: Rate | None) -> float | None:
         if a is None or b is None or not _ok(a.rate) or not _ok(b.rate) or b.rate <= 0:
@@ -91,8 +96,11 @@ def summarize(run: Run, rows: list[dict[str, Any]], stop_reason: str | None) -> 
             "mode": run.evaluator.mode,
             "prior": prior.as_dict() if prior else None,
             "final": final.as_dict() if final else None,
+            "last": last.as_dict() if last else None,
             "best": ({**best.as_dict(), "round": best_round} if best else None),
         },
+        "final_round": ledger.get_meta("final_round"),
+        "select": run.config.banel.select,
         "improvement": ratio(final, prior),
         "best_improvement": ratio(best, prior),
         "stop_reason": stop_reason,

@@ -29,17 +29,21 @@ def evaluate_prior(run: Run) -> Rate | None:
 
 
 def evaluate_final(run: Run) -> Rate | None:
-    """The final distribution's rate: the last round's evaluation, or a fresh one."""
-    done = [(r, d) for r, s, d in run.ledger.rounds() if s == "done"]
-    if not done:
-        rate = Rate.from_dict(run.ledger.get_meta("eval_prior"))
-    elif done[-1][1].get("eval"):
-        rate = Rate.from_dict(done[-1][1]["eval"])
+    """The result's success rate: the chosen round's evaluation, or a fresh, larger one."""
+    round_, dist = run.method.final_distribution(run)
+    n = run.config.eval.final_samples or run.config.eval.samples
+    saved = None
+    if round_ == 0:
+        saved = Rate.from_dict(run.ledger.get_meta("eval_prior"))
     else:
-        rate = run.evaluator.evaluate(run.method.distribution(run),
-                                      seed=run.seed("eval", "final", done[-1][0]))
+        rec = run.ledger.round(round_)
+        saved = Rate.from_dict(rec[1].get("eval")) if rec else None
+    rate = saved
+    if run.evaluator.mode != "none" and (saved is None or (not saved.exact and saved.n < n)):
+        rate = run.evaluator.evaluate(dist, seed=run.seed("eval", "final", round_), n=n)
     if rate is not None:
         run.ledger.set_meta("eval_final", rate.as_dict())
+    run.ledger.set_meta("final_round", round_)
     return rate
 
 

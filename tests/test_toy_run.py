@@ -4,6 +4,8 @@ import csv
 import json
 import sqlite3
 
+import pytest
+
 from click.testing import CliRunner
 
 from banel_framework.cli import main
@@ -84,3 +86,19 @@ def test_distillation_keeps_the_toy_working(tmp_path):
     assert any(r["distilled"] == "True" for r in rows)
     assert list((out / "checkpoints").glob("proposal_r*.pt"))
     assert s["eval"]["final"]["rate"] > 10 * s["eval"]["prior"]["rate"]
+
+
+def test_select_best_observed_picks_the_posterior_whose_candidates_succeeded_most(tmp_path):
+    out = tmp_path / "run"
+    run_cli("run", "--out", str(out), "-q", "--budget", "80", "--set",
+            "banel.select=best-observed", "--set", "eval.final_samples=100")
+    s = json.loads((out / "summary.json").read_text())
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    rates = {int(r["round"]) - 1: int(r["successes"]) / int(r["nre_round"]) for r in rows}
+    best = max(rates.values())
+    assert best > 0
+    assert s["final_round"] == max(k for k, v in rates.items() if v == best)
+    chosen = next((r for r in rows if int(r["round"]) == s["final_round"]), None)
+    assert chosen is not None
+    assert s["eval"]["final"]["rate"] == pytest.approx(float(chosen["eval_rate"]), rel=1e-5)
+    assert s["eval"]["last"]["rate"] == pytest.approx(float(rows[-1]["eval_rate"]), rel=1e-5)

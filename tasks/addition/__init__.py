@@ -31,14 +31,14 @@ class TargetSpec(Options):
     d_model: int = Field(128, ge=8, description="Target width.")
     n_layers: int = Field(3, ge=1, description="Target depth.")
     n_heads: int = Field(4, ge=1, description="Target attention heads.")
-    steps: int = Field(6000, ge=1, description="Optimisation steps.")
+    steps: int = Field(14000, ge=1, description="Optimisation steps.")
     batch_size: int = Field(128, ge=1, description="Examples per step.")
     lr: float = Field(1e-3, gt=0, description="Peak learning rate (cosine schedule).")
     warmup: int = Field(300, ge=0, description="Linear warm-up steps.")
     reverse_operands: bool = Field(
-        True, description="The target reads operands least significant digit first.")
+        False, description="The target reads operands least significant digit first.")
     reverse_answer: bool = Field(
-        True, description="The target writes the sum least significant digit first.")
+        False, description="The target writes the sum least significant digit first.")
     pad_operands: bool = Field(
         True, description="The target reads each operand padded to max_digits with a pad symbol.")
 
@@ -57,7 +57,7 @@ class AdditionOptions(Options):
 
     max_digits: int = Field(5, ge=1, le=12, description="Operands have 1..max_digits digits.")
     operands: Literal["value", "length"] = Field(
-        "value", description="Training operands uniform over values 0..10^max_digits-1 (mostly "
+        "length", description="Training operands uniform over values 0..10^max_digits-1 (mostly "
         "max_digits digits) or over lengths 1..max_digits.")
     allow_leading_zeros: bool = Field(
         True, description="Count queries with leading zeros ('007+5=') as valid attacks.")

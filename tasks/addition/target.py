@@ -42,7 +42,7 @@ class TargetModule(TransformerModule):
 
     def __init__(self, max_digits: int, d_model: int = 128, n_layers: int = 3, n_heads: int = 4,
                  lr: float = 1e-3, warmup: int = 300, steps: int = 9000,
-                 reverse_answer: bool = True, reverse_operands: bool = True,
+                 reverse_answer: bool = False, reverse_operands: bool = False,
                  pad_operands: bool = True):
         super().__init__(vocab_size=VOCAB + 1, eos_id=EOS, max_len=target_max_len(max_digits),
                          d_model=d_model, n_layers=n_layers, n_heads=n_heads)
@@ -102,8 +102,8 @@ class TargetModule(TransformerModule):
 class QueryStream(IterableDataset):
     """An endless, seeded stream of batches of "a+b=c" examples."""
 
-    def __init__(self, max_digits: int, batch_size: int, seed: int, reverse_answer: bool = True,
-                 lengths: str = "uniform", reverse_operands: bool = True,
+    def __init__(self, max_digits: int, batch_size: int, seed: int, reverse_answer: bool = False,
+                 lengths: str = "uniform", reverse_operands: bool = False,
                  pad_operands: bool = True):
         self.max_digits, self.batch_size, self.seed = max_digits, batch_size, seed
         self.reverse_answer, self.lengths = reverse_answer, lengths
@@ -128,8 +128,8 @@ class QueryStream(IterableDataset):
 
 
 def train_target(max_digits: int, seed: int, *, d_model: int, n_layers: int, n_heads: int,
-                 steps: int, batch_size: int, lr: float, warmup: int, reverse_answer: bool = True,
-                 lengths: str = "uniform", reverse_operands: bool = True,
+                 steps: int, batch_size: int, lr: float, warmup: int, reverse_answer: bool = False,
+                 lengths: str = "uniform", reverse_operands: bool = False,
                  pad_operands: bool = True, accelerator: str = "cpu", progress: bool = True,
                  callbacks: list | None = None) -> TargetModule:
     """Pretrain the target deterministically (seeded data, seeded init, fixed step count)."""
