@@ -11,6 +11,7 @@ figures (acceptance, proposals/s, failure-model fit time) and the table, and wri
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import statistics
 import time
@@ -21,7 +22,7 @@ from banel_framework.config import parse_overrides
 from banel_framework.run import create_run, open_run, plan
 from banel_framework.runner import execute
 
-from common import write
+from common import parallel, write
 
 QUICK = ["task_options.target.steps=20", "task_options.attacker.queries=3000",
          "eval.samples=500", "eval.prior_samples=1000", "banel.samples_per_round=40"]
@@ -60,6 +61,7 @@ def main() -> None:
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", default="runs/bench-addition", help="parent of the run directories")
     ap.add_argument("--name", default=None, help="results/<name>.json")
+    ap.add_argument("--jobs", type=int, default=1, help="seeds run side by side, one thread each")
     ap.add_argument("--quick", action="store_true", help="tiny models and budget, for CI")
     args = ap.parse_args()
     sets = list(args.sets)
@@ -71,19 +73,18 @@ def main() -> None:
         sets.append("task_options.allow_leading_zeros=false")
     variant = "no-lz" if args.no_leading_zeros else "lz"
     root = Path(args.out) / (("quick-" if args.quick else "") + variant)
-    summaries, per_round = [], []
-    for seed in range(seeds):
-        layers = [{"task": "addition-attack", "seed": seed, "budget": budget, "progress": False},
-                  parse_overrides(sets)]
-        start = time.perf_counter()
-        s = run_seed(root / f"seed{seed}", layers)
-        summaries.append(s)
+    calls = [(root / f"seed{seed}",
+              [{"task": "addition-attack", "seed": seed, "budget": budget, "progress": False,
+                "trainer": {"num_threads": 1} if args.jobs > 1 else {}},
+               parse_overrides(sets)]) for seed in range(seeds)]
+    start = time.perf_counter()
+    summaries = parallel(run_seed, calls, args.jobs)
+    per_round = []
+    for seed, s in enumerate(summaries):
         ev = s["eval"]
         print(f"seed {seed}: prior {ev['prior']['rate']:.2e}, final {ev['final']['rate']:.4f} "
               f"{[round(x, 4) for x in ev['final']['ci']]}, best {ev['best']['rate'] if ev['best'] else None}, "
-              f"improvement {s['improvement']}, {s['wall_seconds']:.0f}s "
-              f"({time.perf_counter() - start:.0f}s this call)")
-        import csv
+              f"improvement {s['improvement']}, {s['wall_seconds']:.0f}s")
         with open(root / f"seed{seed}" / "metrics.csv") as fh:
             for row in csv.DictReader(fh):
                 per_round.append({"seed": seed, **row})
@@ -91,6 +92,7 @@ def main() -> None:
                       f"{row['acceptance']:>9} proposals/s {row['proposals_per_second']:>9} "
                       f"accepted/s {row['accepted_per_second']:>9} phi fit {row['phi_seconds']:>7}s "
                       f"rate {row['eval_rate']:>9} ok {row['successes']}")
+    print(f"{len(summaries)} seeds in {time.perf_counter() - start:.0f}s with {args.jobs} job(s)")
     t = table(summaries)
     print(f"\n{'method':>10} {'mean':>9} {'median':>9} {'std':>9} {'gain':>8}")
     print(f"{'prior':>10} {t['prior_mean']:>9.2e}")

@@ -31,6 +31,22 @@ def environment() -> dict[str, Any]:
             "cuda": torch.cuda.is_available(), "machine": platform.machine()}
 
 
+def parallel(fn: Callable[..., Any], calls: list[tuple], jobs: int) -> list[Any]:
+    """fn(*args) for each args in calls, in `jobs` single-threaded processes (1: in this one)."""
+    if jobs <= 1:
+        return [fn(*args) for args in calls]
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(jobs, mp.get_context("spawn"), initializer=_one_thread) as pool:
+        return list(pool.map(fn, *zip(*calls)))
+
+
+def _one_thread() -> None:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    torch.set_num_threads(1)
+
+
 def write(name: str, payload: dict[str, Any]) -> Path:
     """benchmarks/results/<name>.json."""
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from addition_attack import QUICK, run_seed  # noqa: E402
 from banel_framework.config import parse_overrides  # noqa: E402
-from common import RESULTS, write  # noqa: E402
+from common import RESULTS, parallel, write  # noqa: E402
 
 
 def main() -> None:
@@ -30,6 +30,7 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=7500)
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", default="runs/bench-scaling")
+    ap.add_argument("--jobs", type=int, default=1, help="runs side by side, one thread each")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
     epochs = [int(e) for e in args.epochs.split(",")]
@@ -37,21 +38,25 @@ def main() -> None:
     budget, seeds = args.budget, args.seeds
     if args.quick:
         sets, budget, seeds, epochs = QUICK + sets, 80, 1, [1, 3]
-    rows = []
+    calls, keys = [], []
     for e in epochs:
-        gains = []
         for seed in range(seeds):
             layers = [{"task": "addition-attack", "seed": seed, "budget": budget,
-                       "progress": False, "failure_model": {"fit": {"epochs": e}}},
+                       "progress": False, "failure_model": {"fit": {"epochs": e}},
+                       "trainer": {"num_threads": 1} if args.jobs > 1 else {}},
                       parse_overrides(sets)]
-            s = run_seed(Path(args.out) / ("quick-" if args.quick else "") / f"e{e}-seed{seed}", layers)
-            gains.append(s["improvement"])
-            rows.append({"epochs": e, "seed": seed, "improvement": s["improvement"],
-                         "final": s["eval"]["final"]["rate"], "prior": s["eval"]["prior"]["rate"],
-                         "best_improvement": s["best_improvement"]})
+            calls.append((Path(args.out) / ("quick-" if args.quick else "") / f"e{e}-seed{seed}",
+                          layers))
+            keys.append((e, seed))
+    rows = []
+    for (e, seed), s in zip(keys, parallel(run_seed, calls, args.jobs)):
+        rows.append({"epochs": e, "seed": seed, "improvement": s["improvement"],
+                     "final": s["eval"]["final"]["rate"], "prior": s["eval"]["prior"]["rate"],
+                     "best_improvement": s["best_improvement"]})
+    for e in epochs:
+        gains = [r["improvement"] for r in rows if r["epochs"] == e]
         ok = [g for g in gains if g is not None]
-        mean = statistics.mean(ok) if ok else None
-        print(f"epochs {e:>3}: improvement per seed {gains}, mean {mean}")
+        print(f"epochs {e:>3}: improvement per seed {gains}, mean {statistics.mean(ok) if ok else None}")
     fig, ax = plt.subplots(figsize=(6, 4))
     pts = [r for r in rows if r["improvement"] is not None]
     ax.scatter([r["epochs"] for r in pts], [r["improvement"] for r in pts], alpha=0.5, label="seed")

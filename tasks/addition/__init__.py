@@ -31,7 +31,11 @@ class TargetSpec(Options):
     d_model: int = Field(128, ge=8, description="Target width.")
     n_layers: int = Field(3, ge=1, description="Target depth.")
     n_heads: int = Field(4, ge=1, description="Target attention heads.")
-    steps: int = Field(14000, ge=1, description="Optimisation steps.")
+    steps: int = Field(14000, ge=1, description="Length of the cosine schedule (most steps).")
+    stop_error: float | None = Field(
+        5e-4, gt=0, lt=1, description="Stop early once the greedy error on 20,000 held-out "
+        "queries of the training distribution is at most this (None: train all steps).")
+    check_every: int = Field(1000, ge=1, description="Steps between held-out error checks.")
     batch_size: int = Field(128, ge=1, description="Examples per step.")
     lr: float = Field(1e-3, gt=0, description="Peak learning rate (cosine schedule).")
     warmup: int = Field(300, ge=0, description="Linear warm-up steps.")
@@ -172,7 +176,9 @@ class AdditionAttack(Task):
             ctx.cache_dir.mkdir(parents=True, exist_ok=True)
             path = ctx.cache_dir / f"{stem}.pt"
             torch.save(module.state_dict(), path)
-            _write_meta(path, {"spec": spec, "seconds": time.perf_counter() - start})
+            _write_meta(path, {"spec": spec, "seconds": time.perf_counter() - start,
+                               "stopped_at": module.stopped_at, "checks": module.checks,
+                               "threads": torch.get_num_threads()})
         else:
             module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         module.eval()

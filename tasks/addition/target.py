@@ -127,13 +127,43 @@ class QueryStream(IterableDataset):
             yield tokens, lengths, starts
 
 
+class StopAtError(L.Callback):
+    """Stop training once the greedy error on held-out queries is at most `error`."""
+
+    def __init__(self, max_digits: int, seed: int, lengths: str, error: float, every: int,
+                 n: int = 20_000):
+        gen = torch.Generator().manual_seed(seed)
+        self.pairs = random_queries(n, max_digits, gen, lengths)
+        self.queries = [encode(f"{a}+{b}=") for a, b in self.pairs]
+        self.error, self.every = error, every
+        self.history: list[dict[str, float]] = []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        step = trainer.global_step
+        if step % self.every or step == 0:
+            return
+        answers = module.answer(self.queries)
+        module.train()
+        wrong = sum(str(a + b) != x for (a, b), x in zip(self.pairs, answers))
+        self.history.append({"step": step, "error": wrong / len(self.pairs)})
+        if wrong / len(self.pairs) <= self.error:
+            trainer.should_stop = True
+
+
 def train_target(max_digits: int, seed: int, *, d_model: int, n_layers: int, n_heads: int,
                  steps: int, batch_size: int, lr: float, warmup: int, reverse_answer: bool = False,
                  lengths: str = "uniform", reverse_operands: bool = False,
                  pad_operands: bool = True, accelerator: str = "cpu", progress: bool = True,
-                 callbacks: list | None = None) -> TargetModule:
-    """Pretrain the target deterministically (seeded data, seeded init, fixed step count)."""
+                 callbacks: list | None = None, stop_error: float | None = None,
+                 check_every: int = 1000) -> TargetModule:
+    """Pretrain the target deterministically (seeded data and init): `steps` of a cosine
+    schedule, stopping early once the held-out error is at most `stop_error` (if given)."""
     L.seed_everything(seed, verbose=False)
+    callbacks = list(callbacks or [])
+    stopper = None
+    if stop_error is not None:
+        stopper = StopAtError(max_digits, seed + 2, lengths, stop_error, check_every)
+        callbacks.append(stopper)
     module = TargetModule(max_digits, d_model, n_layers, n_heads, lr, warmup, steps,
                           reverse_answer, reverse_operands, pad_operands)
     loader = DataLoader(QueryStream(max_digits, batch_size, seed + 1, reverse_answer, lengths,
@@ -142,7 +172,9 @@ def train_target(max_digits: int, seed: int, *, d_model: int, n_layers: int, n_h
     trainer = L.Trainer(max_steps=steps, accelerator=accelerator, devices=1, logger=False,
                         enable_checkpointing=False, enable_model_summary=False,
                         enable_progress_bar=progress, num_sanity_val_steps=0,
-                        limit_train_batches=steps, max_epochs=1, callbacks=callbacks or [])
+                        limit_train_batches=steps, max_epochs=1, callbacks=callbacks)
     trainer.fit(module, loader)
+    module.stopped_at = trainer.global_step
+    module.checks = stopper.history if stopper else []
     module.eval()
     return module.cpu()
