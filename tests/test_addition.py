@@ -93,3 +93,31 @@ def test_bad_task_options_are_named(tmp_path, bad, field):
     res = CliRunner().invoke(main, ["run", "--task", "addition-attack", "--out",
                                     str(tmp_path / "r"), "--set", bad])
     assert res.exit_code == 2 and field in res.stderr
+
+
+def test_shipped_checkpoints_load_without_training(tmp_path, monkeypatch):
+    """The default target and attacker come with the package: nothing is trained on first use."""
+    from banel_framework.run import plan, task_context
+    from banel_tasks.addition import SHIPPED
+
+    monkeypatch.setenv("BANEL_CACHE", str(tmp_path / "cache"))
+    assert sorted(p.suffix for p in SHIPPED.iterdir()) == [".json", ".json", ".pt", ".pt"]
+    p = plan([{"task": "addition-attack", "progress": False}])
+    ctx = task_context(p, progress=False)
+    target = p.task.target_model(ctx)
+    assert target.answer([encode("12345+678="), encode("7+8=")]) == ["13023", "15"]
+    prior = p.task.prior(ctx)
+    texts = p.task.codec().decode_batch(prior.sample(200, seed=0))
+    assert sum(parse(t, 5, True) is not None for t in texts) >= 190  # plausible queries
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.pt"))
+
+
+def test_target_pretraining_stops_at_the_held_out_error():
+    from banel_tasks.addition.target import train_target
+
+    kw = dict(d_model=16, n_layers=1, n_heads=2, steps=40, batch_size=16, lr=1e-3, warmup=5,
+              progress=False, check_every=20)
+    easy = train_target(3, 0, stop_error=1.0, **kw)  # any error passes: stop at the first check
+    assert easy.stopped_at == 20 and [c["step"] for c in easy.checks] == [20]
+    hard = train_target(3, 0, stop_error=1e-9, **kw)  # never reached: the whole schedule
+    assert hard.stopped_at == 40 and [c["step"] for c in hard.checks] == [20, 40]
