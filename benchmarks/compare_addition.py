@@ -7,7 +7,7 @@ benchmarks/results/<name>.json.
   python benchmarks/compare_addition.py --seeds 5 --budget 7500     # the reproduction
   python benchmarks/compare_addition.py --quick                      # tiny models, for CI
   python benchmarks/compare_addition.py --standin --seeds 3 --set eval.every=5
-      # a stand-in target (3,000 steps) until the task ships its pretrained checkpoints
+      # a stand-in target and attacker (STANDIN below) until the task ships its checkpoints
 """
 
 from __future__ import annotations
@@ -24,9 +24,13 @@ from tuned import best_settings, method_sets, tuning_files
 METHODS = "pretrained,banel,reinforce,rnd,count"
 QUICK = ["task_options.target.steps=20", "task_options.attacker.queries=3000",
          "eval.samples=500", "eval.prior_samples=1000", "banel.samples_per_round=40"]
-#: A moderately trained target and attacker (about 15 minutes of CPU) for use before the task
-#: ships its checkpoints: prior success rate about 1.5e-4.
-STANDIN = ["task_options.target.steps=3000", "task_options.attacker.queries=100000"]
+#: A stand-in for use before the task ships its checkpoints: a target trained 3,000 steps on
+#: value-uniform operands (mostly 5 digits), reading and writing digits reversed, and an attacker
+#: trained on 100,000 queries (about 15 minutes of CPU); prior success rate about 1.5e-4, mostly
+#: queries with leading zeros. Every option is pinned so that new task defaults do not move it.
+STANDIN = ["task_options.operands=value", "task_options.target.steps=3000",
+           "task_options.target.reverse_operands=true", "task_options.target.reverse_answer=true",
+           "task_options.target.pad_operands=false", "task_options.attacker.queries=100000"]
 #: Tuning files (benchmarks/results/<prefix>*.json) whose best settings the baselines use.
 TUNING = {"standin": "tune_addition_standin", "shipped": "tune_addition_shipped"}
 
@@ -49,7 +53,8 @@ def main() -> None:
     files = tuning_files(args.tuning or TUNING["standin" if args.standin else "shipped"])
     if not files:
         print("no tuning results found: the baselines run with their default options")
-    tuned = method_sets(best_settings(files))
+    chosen = args.methods.split(",")
+    tuned = method_sets({m: o for m, o in best_settings(files).items() if m in chosen})
     sets, budget, seeds, out = list(args.sets), args.budget, args.seeds, Path(args.out)
     if args.quick:
         sets, budget, seeds, out = QUICK + sets, 80, 2, out.with_name(out.name + "-quick")

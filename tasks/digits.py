@@ -1,4 +1,4 @@
-"""digits-0to6: the paper's first experiment on the bundled 8x8 digits: ask a model of zeros for a six."""
+"""digits-0to6: the paper's first experiment on the bundled 8x8 digits: from zeros to a six."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ class DigitsOptions(Options):
     levels: int = Field(4, ge=2, le=10, description="Intensity levels pixels are quantised to.")
     prior_digits: list[int] = Field([0], description="Digits the prior is trained on.")
     mix_digits: list[int] = Field([], description="Other digits mixed into the prior's data.")
-    mix_share: float = Field(0.0, ge=0, lt=1, description="Share of the prior's data from mix_digits.")
+    mix_share: float = Field(0.0, ge=0, lt=1,
+                             description="Share of the prior's data from mix_digits.")
     target: int = Field(6, ge=0, le=9, description="The digit that counts as a success.")
     threshold: float = Field(0.9, gt=0, le=1, description="Success: p(target | x) >= threshold.")
     prior_epochs: int = Field(100, ge=1, description="Epochs of prior pretraining.")
@@ -32,7 +33,7 @@ class DigitsOptions(Options):
     prior_seed: int = Field(0, ge=0, description="Seed of prior pretraining (shared by all runs).")
 
     @model_validator(mode="after")
-    def _check(self) -> "DigitsOptions":
+    def _check(self) -> DigitsOptions:
         for d in (*self.prior_digits, *self.mix_digits):
             if not 0 <= d <= 9:
                 raise ValueError(f"digit {d} is not in 0..9")
@@ -56,9 +57,9 @@ class Digits0to6(Task):
             "budget": 5000,
             "banel": {"samples_per_round": 100, "draw_batch_size": 1024,
                       "max_draws_per_round": 200_000, "distill": {"enabled": False}},
-            "failure_model": {"fit": {"epochs": 10, "lr": 1e-3, "batch_size": 32}},
-            "posterior": {"filter_factor": 1.5},
-            "eval": {"samples": 2000, "prior_samples": 100_000, "every": 10},
+            "failure_model": {"fit": {"epochs": 50, "lr": 1e-3, "batch_size": 32}},
+            "posterior": {"filter_factor": 1.05},
+            "eval": {"samples": 2000, "prior_samples": 100_000, "every": 25},
         }
 
     def codec(self) -> digits_data.DigitCodec:
@@ -109,7 +110,7 @@ class Digits0to6(Task):
                 "classifier": {"held_out_accuracy": clf.held_out_accuracy,
                                "train": clf.n_train, "test": clf.n_test}}
 
-    def report(self, run: "Run", out_dir: Path) -> list[Path]:
+    def report(self, run: Run, out_dir: Path) -> list[Path]:
         from .digits_report import write_report
 
         return write_report(run, self, out_dir)

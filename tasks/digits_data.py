@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ def dequantise(tokens: np.ndarray, levels: int) -> np.ndarray:
     return np.asarray(tokens, dtype=np.float64) * 16 / (levels - 1)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(levels: int) -> tuple[np.ndarray, np.ndarray]:
     """All 1,797 bundled digits as quantised pixel rows [N, 64] and their labels [N]."""
     from sklearn.datasets import load_digits
@@ -88,7 +88,7 @@ class Classifier:
         return self.model.predict_proba(dequantise(pixels, self.levels))
 
 
-@lru_cache(maxsize=None)
+@cache
 def classifier(levels: int, test_share: float = 0.25, seed: int = 0) -> Classifier:
     """Trained on a stratified share of all ten classes; accuracy measured on the rest."""
     from sklearn.calibration import CalibratedClassifierCV

@@ -8,8 +8,8 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 
 def mosaic(imgs: np.ndarray, cols: int, pad: int = 1) -> np.ndarray:
@@ -20,7 +20,8 @@ def mosaic(imgs: np.ndarray, cols: int, pad: int = 1) -> np.ndarray:
     out = np.full((rows * (side + pad) - pad, cols * (side + pad) - pad), np.nan)
     for i, img in enumerate(imgs):
         r, c = divmod(i, cols)
-        out[r * (side + pad): r * (side + pad) + side, c * (side + pad): c * (side + pad) + side] = img
+        y, x = r * (side + pad), c * (side + pad)
+        out[y:y + side, x:x + side] = img
     return out
 
 
@@ -42,7 +43,8 @@ def save_grid(imgs: np.ndarray, levels: int, path: Path, title: str, cols: int =
     cell = 0.55 if captions is None else 0.75
     fig, ax = plt.subplots(figsize=(max(3.0, cols * 0.55 + 0.4), rows * cell + 0.7))
     if n:
-        ax.imshow(mosaic(imgs, cols), cmap=colormap(), vmin=0, vmax=levels - 1, interpolation="nearest")
+        ax.imshow(mosaic(imgs, cols), cmap=colormap(), vmin=0, vmax=levels - 1,
+                  interpolation="nearest")
         for i, text in enumerate(captions or []):
             r, c = divmod(i, cols)
             ax.text(c * 9 + 3.5, r * 9 + 8.2, text, ha="center", va="top", fontsize=5)

@@ -24,13 +24,13 @@ VERSION = 1
 
 def training_rows(levels: int, digits: list[int], mix_digits: list[int], mix_share: float,
                   seed: int) -> np.ndarray:
-    """The prior's training images: all of `digits`, plus a `mix_share` of rows from `mix_digits`."""
+    """The prior's training images: all of `digits`, plus a `mix_share` from `mix_digits`."""
     x, y = digits_data.load(levels)
     base = x[np.isin(y, digits)]
     if not mix_digits or mix_share <= 0:
         return base
     pool = x[np.isin(y, mix_digits)]
-    k = min(len(pool), int(round(mix_share / (1 - mix_share) * len(base))))
+    k = min(len(pool), round(mix_share / (1 - mix_share) * len(base)))
     pick = np.random.default_rng(seed).choice(len(pool), size=k, replace=False)
     return np.concatenate([base, pool[np.sort(pick)]])
 
@@ -53,17 +53,22 @@ def checkpoint_path(ctx: TaskContext, gen: Generator, recipe: dict[str, Any]) ->
 
 def trained_prior(ctx: TaskContext, gen: Generator, rows: np.ndarray, levels: int,
                   fit: FitSettings, seed: int, recipe: dict[str, Any]) -> tuple[Generator, dict]:
-    """Load the cached prior, or fit `gen` on `rows` (seeded) and cache its weights."""
+    """Load the cached prior, or fit `gen` on `rows` (seeded, one thread) and cache its weights."""
     path = checkpoint_path(ctx, gen, recipe)
     meta_path = path.with_suffix(".json")
     if path.is_file():
         gen.load(path)
         meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
         return gen, {**meta, "checkpoint": str(path), "cached": True}
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        gen = gen.fresh()  # initial weights depend on the seed only
-    result = gen.fit(as_samples(rows, levels), fit, seed=seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # float sums, hence the weights, depend on the thread count
+    try:
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            gen = gen.fresh()  # initial weights depend on the seed only
+        result = gen.fit(as_samples(rows, levels), fit, seed=seed)
+    finally:
+        torch.set_num_threads(threads)
     meta = {"train_rows": len(rows), "train_seconds": result.seconds, "steps": result.steps,
             "final_loss": result.final_loss, "recipe": recipe, "created_at": time.time()}
     path.parent.mkdir(parents=True, exist_ok=True)

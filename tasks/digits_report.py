@@ -32,7 +32,7 @@ def pick_rounds(states: list[RoundState], k: int = 6) -> list[RoundState]:
     return [states[round(i * step)] for i in range(k)]
 
 
-def failure_scores(st: RoundState, run: "Run", samples: Samples) -> torch.Tensor:
+def failure_scores(st: RoundState, run: Run, samples: Samples) -> torch.Tensor:
     """kappa * log p_phi(x) - log p_ref(x) of that round's failure model (high: failure-like)."""
     region = next(r for r in st.posterior.regions if r.round == st.round)
     log_ref = region.reference.log_prob(samples).double()
@@ -40,7 +40,7 @@ def failure_scores(st: RoundState, run: "Run", samples: Samples) -> torch.Tensor
     return run.config.posterior.kappa * log_phi - log_ref
 
 
-def rejected_rows(run: "Run", states: list[RoundState], picked: list[RoundState], levels: int,
+def rejected_rows(run: Run, states: list[RoundState], picked: list[RoundState], levels: int,
                   n: int = 512) -> list[tuple[str, np.ndarray]]:
     """Per round: fresh proposals its failure model rejects most strongly (highest score first)."""
     rows: list[tuple[str, np.ndarray]] = []
@@ -59,7 +59,7 @@ def rejected_rows(run: "Run", states: list[RoundState], picked: list[RoundState]
     return rows or [("no failure model", np.zeros((0, 8, 8)))]
 
 
-def posterior_rows(run: "Run", prior_post: Posterior, picked: list[RoundState], levels: int
+def posterior_rows(run: Run, prior_post: Posterior, picked: list[RoundState], levels: int
                    ) -> list[tuple[str, np.ndarray]]:
     """Samples of the prior, then of the posterior after each picked round."""
     bc = run.config.banel
@@ -73,7 +73,7 @@ def posterior_rows(run: "Run", prior_post: Posterior, picked: list[RoundState], 
     return rows
 
 
-def solution_grid(run: "Run", task: "Digits0to6", path: Path) -> Path:
+def solution_grid(run: Run, task: Digits0to6, path: Path) -> Path:
     """Every solution in the ledger, captioned with p(target) and the round it was found in."""
     sols = run.ledger.solutions()
     levels = task.options.levels
@@ -81,23 +81,26 @@ def solution_grid(run: "Run", task: "Digits0to6", path: Path) -> Path:
     imgs = digits_data.images(samples, levels) if sols else np.zeros((0, 8, 8))
     proba = task.oracle(run.context).target_proba(samples) if sols else []
     caps = [f"r{s.round} {p:.2f}" for s, p in zip(sols, proba)]
-    return save_grid(imgs, levels, path, f"all {len(sols)} solutions (round, p({task.options.target}))",
+    title = f"all {len(sols)} solutions (round, p({task.options.target}))"
+    return save_grid(imgs, levels, path, title,
                      cols=PER_ROW, captions=caps, empty_note="no solution found")
 
 
-def write_report(run: "Run", task: "Digits0to6", out_dir: Path) -> list[Path]:
+def write_report(run: Run, task: Digits0to6, out_dir: Path) -> list[Path]:
     """The four PNGs of a digits run."""
     levels = task.options.levels
     prior = run.prior
     files = []
     prior_s = prior.sample(8 * PER_ROW, seed=derive_seed(run.config.seed, "report", "prior"))
     files.append(save_grid(digits_data.images(prior_s, levels), levels,
-                           out_dir / "digits_prior.png", f"prior samples ({task.name})"))
+                           out_dir / "digits_prior.png",
+                           f"prior samples ({task.name}; red: malformed sequence)"))
     states = list(replay(run))
     picked = pick_rounds(states)
     base = Posterior(prior, prior, run.scorer, [], run.config.banel.temperature)
     files.append(save_rows(posterior_rows(run, base, picked, levels), levels,
-                           out_dir / "digits_posterior.png", "posterior samples by round"))
+                           out_dir / "digits_posterior.png",
+                           "posterior samples by round (acc: acceptance; red: malformed)"))
     files.append(save_rows(rejected_rows(run, states, picked, levels), levels,
                            out_dir / "digits_rejected.png",
                            "most failure-like proposals each round rejected "

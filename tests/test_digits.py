@@ -7,15 +7,18 @@ import sqlite3
 import numpy as np
 import pytest
 import torch
+from banel_tasks import digits_data
+from banel_tasks.digits_eval import NEVER, first_rejection, rate_curve, ratio_rate
+from banel_tasks.digits_prior import as_samples
 from click.testing import CliRunner
 from PIL import Image
 
+from banel_framework import plugins
 from banel_framework.cli import main
+from banel_framework.engine import replay
 from banel_framework.errors import ConfigError
-from banel_framework.run import plan, task_context, user_layers
+from banel_framework.run import open_run, plan, task_context, user_layers
 from banel_framework.samples import Samples
-from banel_tasks import digits_data
-from banel_tasks.digits_prior import as_samples
 
 #: A tiny transformer and a short pretraining, so that a test pretrains in a few seconds.
 TINY = ["generator.options.d_model=16", "generator.options.n_layers=1",
@@ -73,27 +76,42 @@ def test_pretraining_is_seeded_and_cached(tmp_path, monkeypatch):
     assert digits_data.well_formed(s, 4).float().mean() > 0.5  # 20 epochs already learn the format
 
 
-def test_quick_run_keeps_ledger_summary_and_pictures_consistent(tmp_path):
-    out = tmp_path / "run"
-    args = ["run", "--task", "digits-0to6", "--out", str(out), "-q", "--budget", "60", "--seed", "1"]
-    for s in [*TINY, "banel.samples_per_round=20", "eval.samples=300", "eval.prior_samples=1000",
-              "eval.every=1", "banel.distill.enabled=true", "banel.distill.acceptance_below=1.0", "banel.distill.samples=100",
-              "banel.distill.fit.epochs=1", "failure_model.fit.epochs=2"]:
-        args += ["--set", s]
-    res = CliRunner().invoke(main, args)
-    assert res.exit_code == 0, res.output + repr(res.exception)
+QUICK = [*TINY, "banel.samples_per_round=20", "eval.samples=300", "eval.prior_samples=1000",
+         "eval.every=1", "banel.distill.enabled=true", "banel.distill.acceptance_below=1.0",
+         "banel.distill.samples=100", "banel.distill.fit.epochs=1", "failure_model.fit.epochs=2"]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """One quick BaNEL run (60 NREs, 3 rounds, distilling every round) shared by the tests below."""
+    out = tmp_path_factory.mktemp("digits") / "run"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BANEL_CACHE", str(tmp_path_factory.mktemp("cache")))
+        plugins.reset()
+        args = ["run", "--task", "digits-0to6", "--out", str(out), "-q", "--budget", "60",
+                "--seed", "1"]
+        for s in QUICK:
+            args += ["--set", s]
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 0, res.output + repr(res.exception)
+    plugins.reset()
+    return out
+
+
+def test_quick_run_keeps_ledger_summary_and_pictures_consistent(quick_run):
+    out = quick_run
     summary = json.loads((out / "summary.json").read_text())
     assert summary["nre_used"] == 60 and summary["rounds"] == 3
     assert summary["eval"]["mode"] == "sampled" and summary["eval"]["prior"]["n"] == 1000
     con = sqlite3.connect(out / "ledger.sqlite")
     rows = con.execute("SELECT key, reward FROM evaluations WHERE status='done'").fetchall()
     assert len(rows) == len({k for k, _ in rows}) == 60
-    p = plan(user_layers(None, [*TINY], task="digits-0to6"))
-    oracle = p.task.oracle(task_context(p, progress=False))
-    again = oracle(Samples.from_keys([k for k, _ in rows]), [])
+    run = open_run(out)
+    again = run.task.oracle(run.context)(Samples.from_keys([k for k, _ in rows]), [])
     assert again == [r for _, r in rows]  # the ledger holds what the oracle says
     assert summary["solutions_found"] == sum(1 for _, r in rows if r > 0)
-    metrics = list(csv.DictReader(open(out / "metrics.csv")))
+    with open(out / "metrics.csv") as fh:
+        metrics = list(csv.DictReader(fh))
     assert [int(m["nre_after"]) for m in metrics] == [20, 40, 60]
     assert all(m["distilled"] == "True" for m in metrics)
     for name in ("prior", "posterior", "rejected", "solutions"):
@@ -101,3 +119,34 @@ def test_quick_run_keeps_ledger_summary_and_pictures_consistent(tmp_path):
         assert f"plots/digits_{name}.png" in summary["plots"]
         with Image.open(path) as img:
             assert img.size[0] > 200 and img.size[1] > 100
+
+
+def test_first_rejection_matches_the_posterior_and_the_ratio_estimate_is_consistent(quick_run):
+    run = open_run(quick_run)
+    last = list(replay(run))[-1].posterior
+    assert len(last.regions) == 3
+    s = run.prior.sample(400, seed=5)
+    first = first_rejection(last.regions, last, s)
+    assert torch.equal(first == NEVER, ~last.reject_mask(s)[0])
+    assert set(first.tolist()) <= {1, 2, 3, NEVER}
+    oracle = run.task.eval_oracle(run.context)
+    est = ratio_rate(last, oracle, n=500, m=300, seed=0)
+    assert est["accepted"] == round(est["acceptance"] * 300) and est["accepted_successes"] <= 500
+    if est["accepted"]:
+        assert est["ci"][0] <= est["rate"] <= est["ci"][1]
+    with pytest.raises(ValueError, match="distilled"):
+        rate_curve(run, oracle, n=100, m=100, seed=0)
+
+
+@pytest.mark.slow
+def test_default_prior_rate_is_measurable_and_in_range():
+    """The shipped recipe (d_model 32, 100 epochs on the zeros) lands between 1e-5 and 1e-3."""
+    from banel_framework.evaluation import Evaluator
+    from banel_framework.posterior import Posterior
+
+    p = plan(user_layers(None, [], task="digits-0to6"))
+    ctx = task_context(p, progress=False)
+    prior = p.task.prior(ctx)
+    ev = Evaluator(p.task, p.task.eval_oracle(ctx), p.task.codec(), p.config.eval, batch_size=4096)
+    rate = ev.evaluate(Posterior(prior, prior, p.scorer, []), seed=3, n=102_400)
+    assert rate.k >= 3 and 1e-5 < rate.ci[0] and rate.ci[1] < 1e-3

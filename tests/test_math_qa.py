@@ -148,3 +148,15 @@ def test_task_defaults_suit_a_language_model():
     cfg = yaml.safe_load(res.output)
     assert cfg["failure_model"]["name"] == "lora" and cfg["banel"]["temperature"] == 0.7
     assert cfg["eval"]["samples"] <= 500 and cfg["banel"]["distill"]["enabled"] is False
+
+
+def test_compare_runs_banel_and_the_baseline_on_math_qa(tiny_lm, tmp_path):
+    out = tmp_path / "cmp"
+    ok("compare", "--task", "math-qa", "--methods", "pretrained,banel", "--seeds", 1,
+       "--budget", 8, "--out", out, "-q", *FAST, "--set", f"generator.options.model={tiny_lm}")
+    result = json.loads((out / "compare.json").read_text())
+    methods = {row["method"] for row in result["table"]}
+    assert methods == {"pretrained", "banel"}
+    for m in methods:
+        s = json.loads((out / m / "seed0" / "summary.json").read_text())
+        assert s["nre_used"] == 8 and s["task"] == "math-qa"
