@@ -13,17 +13,34 @@ from .interfaces import (
     Options,
     PosteriorScorer,
     PriorContext,
-    TaskContext,
     RewardOracle,
     Task,
+    TaskContext,
 )
 from .samples import Samples
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BanelError", "BudgetExceeded", "Codec", "ConfigError", "FailureModelBuilder", "FitResult",
-    "FitSettings", "Generator", "LogProbModel", "Method", "Options", "PosteriorScorer",
-    "PriorContext", "RewardOracle", "RunConfig", "Samples", "Task", "TaskContext", "UnknownComponentError",
-    "hookimpl", "__version__",
+    "BanelError",
+    "BudgetExceeded",
+    "Codec",
+    "ConfigError",
+    "FailureModelBuilder",
+    "FitResult",
+    "FitSettings",
+    "Generator",
+    "LogProbModel",
+    "Method",
+    "Options",
+    "PosteriorScorer",
+    "PriorContext",
+    "RewardOracle",
+    "RunConfig",
+    "Samples",
+    "Task",
+    "TaskContext",
+    "UnknownComponentError",
+    "__version__",
+    "hookimpl",
 ]

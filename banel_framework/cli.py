@@ -15,7 +15,7 @@ from .errors import BanelError
 from .plugins import get_host
 
 
-def _showwarning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+def _showwarning(message, category, filename, lineno, file=None, line=None):
     text = str(message)
     if text.startswith("banel:"):
         click.echo(f"Warning: {text[6:].strip()}", err=True)
@@ -134,7 +134,8 @@ def report(run_dirs) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def compare(task, config_file, sets, methods, seeds, budget, out, method_sets, quiet) -> None:
     """Run methods over seeds (resumable) and write the comparison table, plot and compare.json."""
-    from .compare import PLOT_FILE, TABLE_FILE, compare as run_compare
+    from .compare import PLOT_FILE, TABLE_FILE
+    from .compare import compare as run_compare
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
     out = out or f"runs/compare-{task or 'default'}"

@@ -41,7 +41,7 @@ class Rate:
                 "exact": self.exact, "acceptance": self.acceptance}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> "Rate | None":
+    def from_dict(cls, d: dict[str, Any] | None) -> Rate | None:
         if not d:
             return None
         return cls(d["rate"], d["n"], tuple(d["ci"]), d["exact"], d.get("k"), d.get("acceptance"))

@@ -59,7 +59,7 @@ class Generator(LogProbModel):
     save_with_run: ClassVar[bool] = True
 
     @classmethod
-    def build(cls, options: Options, trainer: "TrainerConfig") -> "Generator":
+    def build(cls, options: Options, trainer: TrainerConfig) -> Generator:
         """A new, untrained generator of this family."""
         raise NotImplementedError(f"{cls.__name__} cannot be built from options")
 
@@ -71,7 +71,7 @@ class Generator(LogProbModel):
     def fit(
         self,
         samples: Samples,
-        settings: "FitSettings",
+        settings: FitSettings,
         *,
         seed: int,
         weights: torch.Tensor | None = None,
@@ -79,11 +79,11 @@ class Generator(LogProbModel):
         """Fine-tune in place, minimising mean(-weight * log p(x)); weights may be negative."""
 
     @abstractmethod
-    def clone(self) -> "Generator":
+    def clone(self) -> Generator:
         """An independent copy with the same weights."""
 
     @abstractmethod
-    def fresh(self) -> "Generator":
+    def fresh(self) -> Generator:
         """A model of the same architecture with new random weights."""
 
     def describe(self) -> dict[str, Any]:
@@ -99,7 +99,7 @@ class FailureModelBuilder(ABC):
     def __init__(self, options: Options | None = None):
         self.options = options or self.Options()
 
-    def check(self, config: "RunConfig") -> None:
+    def check(self, config: RunConfig) -> None:
         """Refuse a run configuration this builder cannot serve (raise ConfigError), before any NRE."""
 
     @abstractmethod
@@ -107,7 +107,7 @@ class FailureModelBuilder(ABC):
         self,
         parent: Generator,
         negatives: Samples,
-        settings: "FitSettings",
+        settings: FitSettings,
         *,
         from_scratch: bool,
         seed: int,
@@ -124,7 +124,7 @@ class FailureModelBuilder(ABC):
 class PosteriorScorer(ABC):
     """Turns log-likelihoods into rejections: is x inside a failure model's rejection region?"""
 
-    def __init__(self, config: "PosteriorConfig"):
+    def __init__(self, config: PosteriorConfig):
         self.config = config
 
     @abstractmethod
@@ -167,7 +167,7 @@ class TaskContext:
     generator_options: dict[str, Any]
     build_generator: Any  # callable(**architecture) -> Generator of the chosen family
     cache_dir: Path
-    trainer: "TrainerConfig"
+    trainer: TrainerConfig
     seed: int
     progress: bool = True
 
@@ -212,7 +212,7 @@ class Task(ABC):
         """Every possible sample, when the space is small enough for exact success rates."""
         return None
 
-    def report(self, run: "Run", out_dir: Path) -> list[Path]:
+    def report(self, run: Run, out_dir: Path) -> list[Path]:
         """Task-specific pictures for the run's report; returns the files written."""
         return []
 
@@ -226,14 +226,14 @@ class Method(ABC):
     Options: ClassVar[type[Options] | None] = None
 
     @abstractmethod
-    def run(self, run: "Run") -> str:
+    def run(self, run: Run) -> str:
         """Spend the budget through `run.oracle`; return why it stopped."""
 
     @abstractmethod
-    def distribution(self, run: "Run") -> "Posterior":
+    def distribution(self, run: Run) -> Posterior:
         """The current sampling distribution, rebuilt from the run directory."""
 
-    def final_distribution(self, run: "Run") -> tuple[int, "Posterior"]:
+    def final_distribution(self, run: Run) -> tuple[int, Posterior]:
         """(round, distribution) to report as the result; by default the last."""
         done = [r for r, s, _ in run.ledger.rounds() if s == "done"]
         return (done[-1] if done else 0), self.distribution(run)

@@ -6,9 +6,10 @@ import importlib
 import os
 import traceback
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Callable
+from typing import Any
 
 import pluggy
 
@@ -85,7 +86,7 @@ class PluginHost:
 
     # -- loading ---------------------------------------------------------------------------
 
-    def load(self) -> "PluginHost":
+    def load(self) -> PluginHost:
         """Register the core's plugins, then every entry point of the `banel` group."""
         for modname in DEFAULT_PLUGINS:
             self._add(modname, lambda m=modname: importlib.import_module(m), None, None)
@@ -134,7 +135,7 @@ class PluginHost:
     # -- components ------------------------------------------------------------------------
 
     @property
-    def registry(self) -> "Registry":
+    def registry(self) -> Registry:
         """Every registered component, collected once from each plugin separately."""
         if self._registry is None:
             self._registry = Registry()
@@ -157,7 +158,7 @@ class PluginHost:
         for impl in caller.get_hookimpls():
             try:
                 impl.function(**{k: kwargs[k] for k in impl.argnames})
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 if strict_mode():
                     raise
                 warnings.warn(

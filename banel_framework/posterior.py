@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
@@ -59,7 +59,7 @@ class Posterior:
         self.regions: list[RejectionRegion] = list(regions or [])
         self.temperature = temperature
 
-    def with_proposal(self, proposal: Generator) -> "Posterior":
+    def with_proposal(self, proposal: Generator) -> Posterior:
         """The same regions over another proposal."""
         return Posterior(self.prior, proposal, self.scorer, self.regions, self.temperature)
 

@@ -15,11 +15,24 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from .config import RunConfig, build_config, deep_merge, load_config_file, parse_overrides, validate_options
+from .config import (
+    RunConfig,
+    build_config,
+    deep_merge,
+    load_config_file,
+    parse_overrides,
+    validate_options,
+)
 from .errors import BanelError
 from .evaluation import Evaluator
 from .interfaces import (
-    FailureModelBuilder, Generator, Method, PosteriorScorer, RewardOracle, Task, TaskContext,
+    FailureModelBuilder,
+    Generator,
+    Method,
+    PosteriorScorer,
+    RewardOracle,
+    Task,
+    TaskContext,
 )
 from .ledger import Ledger
 from .oracle import LedgeredOracle

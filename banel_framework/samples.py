@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import torch
 
@@ -29,7 +29,7 @@ class Samples:
     def device(self) -> torch.device:
         return self.tokens.device
 
-    def to(self, device: str | torch.device) -> "Samples":
+    def to(self, device: str | torch.device) -> Samples:
         """The same samples on another device."""
         lp = None if self.log_prob is None else self.log_prob.to(device)
         return Samples(self.tokens.to(device), self.lengths.to(device), lp)
@@ -43,7 +43,7 @@ class Samples:
         """Canonical keys: the token ids joined by commas; equal samples have equal keys."""
         return [sequence_key(seq) for seq in self.sequences()]
 
-    def select(self, index: torch.Tensor | Sequence[int]) -> "Samples":
+    def select(self, index: torch.Tensor | Sequence[int]) -> Samples:
         """The rows chosen by a boolean mask or an index list."""
         if not isinstance(index, torch.Tensor):
             index = torch.as_tensor(list(index), dtype=torch.long)
@@ -52,7 +52,7 @@ class Samples:
         sub = Samples(self.tokens[index], self.lengths[index], lp)
         return sub.trim()
 
-    def trim(self) -> "Samples":
+    def trim(self) -> Samples:
         """Drop padding columns that no sequence uses."""
         width = int(self.lengths.max().item()) if len(self) else 0
         if width < self.tokens.shape[1]:
@@ -60,7 +60,7 @@ class Samples:
         return self
 
     @classmethod
-    def from_sequences(cls, seqs: Iterable[Sequence[int]], device: str | torch.device = "cpu") -> "Samples":
+    def from_sequences(cls, seqs: Iterable[Sequence[int]], device: str | torch.device = "cpu") -> Samples:
         """Build a padded batch from lists of token ids."""
         seqs = [list(s) for s in seqs]
         width = max((len(s) for s in seqs), default=0)
@@ -72,12 +72,12 @@ class Samples:
         return cls(tokens.to(device), lengths.to(device))
 
     @classmethod
-    def from_keys(cls, keys: Iterable[str], device: str | torch.device = "cpu") -> "Samples":
+    def from_keys(cls, keys: Iterable[str], device: str | torch.device = "cpu") -> Samples:
         """Rebuild samples from their canonical keys."""
         return cls.from_sequences((key_sequence(k) for k in keys), device)
 
     @classmethod
-    def cat(cls, parts: Sequence["Samples"]) -> "Samples":
+    def cat(cls, parts: Sequence[Samples]) -> Samples:
         """Concatenate batches, padding to the widest."""
         parts = [p for p in parts if len(p)]
         if not parts:
@@ -90,7 +90,7 @@ class Samples:
         return cls(torch.cat(toks), torch.cat([p.lengths.to(device) for p in parts]), lp)
 
     @classmethod
-    def empty(cls) -> "Samples":
+    def empty(cls) -> Samples:
         """A batch with no samples."""
         return cls.cat([])
 

@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import parallel, write
+
 from banel_framework.config import parse_overrides
 from banel_framework.run import create_run, open_run, plan
 from banel_framework.runner import execute
-
-from common import parallel, write
 
 QUICK = ["task_options.target.steps=20", "task_options.attacker.queries=3000",
          "eval.samples=500", "eval.prior_samples=1000", "banel.samples_per_round=40"]

@@ -15,12 +15,11 @@ import tempfile
 import time
 
 import torch
+from banel_tasks.addition.arith import carry_chain, has_leading_zero, parse
+from common import write
 
 from banel_framework.evaluation import clopper_pearson
 from banel_framework.run import plan, task_context
-from banel_tasks.addition.arith import carry_chain, has_leading_zero, parse
-
-from common import write
 
 
 def measure(task, ctx, n: int, seed: int) -> dict:

@@ -6,12 +6,14 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
-RESULTS = Path(__file__).parent / "results"
+#: Where figures go (BANEL_BENCH_RESULTS redirects them, e.g. for the tests).
+RESULTS = Path(os.environ.get("BANEL_BENCH_RESULTS") or Path(__file__).parent / "results")
 
 
 def best_of(fn: Callable[[], Any], repeats: int = 3) -> float:

@@ -16,10 +16,10 @@ import argparse
 import time
 from pathlib import Path
 
-from banel_framework.compare import compare
-
 from common import write
 from tuned import best_settings, method_sets, tuning_files
+
+from banel_framework.compare import compare
 
 METHODS = "pretrained,banel,reinforce,rnd,count"
 QUICK = ["task_options.target.steps=20", "task_options.attacker.queries=3000",

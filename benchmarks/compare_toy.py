@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from banel_framework.compare import compare
-
 from common import write
 from tuned import best_settings, method_sets
+
+from banel_framework.compare import compare
 
 METHODS = ["pretrained", "banel", "reinforce", "rnd", "count"]
 

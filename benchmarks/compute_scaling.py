@@ -16,11 +16,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
+from addition_attack import QUICK, run_seed
+from common import RESULTS, parallel, write
 
-from addition_attack import QUICK, run_seed  # noqa: E402
-from banel_framework.config import parse_overrides  # noqa: E402
-from common import RESULTS, parallel, write  # noqa: E402
+from banel_framework.config import parse_overrides
 
 
 def main() -> None:

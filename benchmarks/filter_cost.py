@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 
 import torch
+from banel_plugins.posterior_scorers import RatioScorer
+from banel_plugins.transformer import TransformerGenerator, TransformerOptions
+from common import best_of, write
 
 from banel_framework.config import PosteriorConfig, TrainerConfig
 from banel_framework.posterior import Posterior, RejectionRegion
-from banel_plugins.posterior_scorers import RatioScorer
-from banel_plugins.transformer import TransformerGenerator, TransformerOptions
-
-from common import best_of, write
 
 
 def main() -> None:

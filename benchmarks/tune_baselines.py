@@ -20,11 +20,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import write
+
 from banel_framework.compare import run_one
 from banel_framework.config import parse_overrides
 from banel_framework.plugins import get_host
-
-from common import write
 
 #: The default grid (any method option can be a key; each method uses the keys it has).
 GRID = {"lr": [3e-4, 1e-3, 3e-3], "batch_size": [100], "baseline_decay": [0.0, 0.9]}

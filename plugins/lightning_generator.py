@@ -110,7 +110,7 @@ class LightningGenerator(Generator):
         self.device = resolve_device(self.trainer_cfg)
 
     @classmethod
-    def build(cls, options: Options, trainer: TrainerConfig) -> "LightningGenerator":
+    def build(cls, options: Options, trainer: TrainerConfig) -> LightningGenerator:
         return cls(cls.module_cls(**options.model_dump()), trainer)
 
     def _ready(self) -> SequenceModule:
@@ -172,11 +172,11 @@ class LightningGenerator(Generator):
         self.module.eval()
         return FitResult(time.perf_counter() - start, steps, last.loss)
 
-    def clone(self) -> "LightningGenerator":
+    def clone(self) -> LightningGenerator:
         module = copy.deepcopy(self.module).cpu()
         return type(self)(module, self.trainer_cfg)
 
-    def fresh(self) -> "LightningGenerator":
+    def fresh(self) -> LightningGenerator:
         return type(self)(type(self.module)(**self.module.architecture()), self.trainer_cfg)
 
     def save(self, path: Path) -> None:

@@ -174,7 +174,7 @@ class TransformerOptions(Options):
     dropout: float = Field(0.0, ge=0, lt=1, description="Dropout during fine-tuning.")
 
     @model_validator(mode="after")
-    def _check(self) -> "TransformerOptions":
+    def _check(self) -> TransformerOptions:
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads ({self.n_heads}) must divide d_model ({self.d_model})")
         if self.eos_id >= self.vocab_size:

@@ -10,7 +10,7 @@ import torch
 from pydantic import Field, model_validator
 
 from banel_framework.hookspecs import hookimpl
-from banel_framework.interfaces import Codec, Generator, Options, TaskContext, RewardOracle, Task
+from banel_framework.interfaces import Codec, Generator, Options, RewardOracle, Task, TaskContext
 from banel_framework.samples import Samples
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,7 +26,7 @@ class Toy1dOptions(Options):
     success_above: float = Field(3.1, description="Bins whose centre is at or above this succeed.")
 
     @model_validator(mode="after")
-    def _check(self) -> "Toy1dOptions":
+    def _check(self) -> Toy1dOptions:
         if self.high <= self.low:
             raise ValueError("high must exceed low")
         return self
@@ -109,7 +109,7 @@ class Toy1d(Task):
     def support(self) -> Samples:
         return Samples.from_sequences([[i] for i in range(self.options.bins)])
 
-    def report(self, run: "Run", out_dir: Path) -> list[Path]:
+    def report(self, run: Run, out_dir: Path) -> list[Path]:
         from .toy1d_report import round_by_round
 
         return [round_by_round(run, self, out_dir / "toy1d_rounds.png")]

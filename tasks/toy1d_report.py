@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import torch
 
-from banel_framework.engine import replay  # noqa: E402
+from banel_framework.engine import replay
 
 if TYPE_CHECKING:  # pragma: no cover
     from banel_framework.run import Run
@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .toy1d import Toy1d
 
 
-def round_by_round(run: "Run", task: "Toy1d", path: Path, max_panels: int = 8) -> Path:
+def round_by_round(run: Run, task: Toy1d, path: Path, max_panels: int = 8) -> Path:
     """One panel a round (evenly chosen when there are many), over the bins."""
     support = task.support()
     codec = task.codec()

@@ -6,8 +6,9 @@ import os
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 HERE = Path(__file__).parent
 EXAMPLE = HERE / "example_plugin"

@@ -4,14 +4,20 @@ import json
 
 import pytest
 import torch
+from banel_tasks.addition import AttackOracle, QueryCodec
+from banel_tasks.addition.arith import (
+    EOS,
+    carry_chain,
+    decode,
+    encode,
+    has_leading_zero,
+    parse,
+    random_queries,
+)
 from click.testing import CliRunner
 
 from banel_framework.cli import main
 from banel_framework.samples import Samples
-from banel_tasks.addition import AttackOracle, QueryCodec
-from banel_tasks.addition.arith import (
-    EOS, carry_chain, decode, encode, has_leading_zero, parse, random_queries,
-)
 
 TINY = ["--task", "addition-attack", "-q", "--set", "task_options.target.steps=20",
         "--set", "task_options.attacker.queries=3000", "--set", "eval.samples=500",
@@ -97,8 +103,9 @@ def test_bad_task_options_are_named(tmp_path, bad, field):
 
 def test_shipped_checkpoints_load_without_training(tmp_path, monkeypatch):
     """The default target and attacker come with the package: nothing is trained on first use."""
-    from banel_framework.run import plan, task_context
     from banel_tasks.addition import SHIPPED
+
+    from banel_framework.run import plan, task_context
 
     monkeypatch.setenv("BANEL_CACHE", str(tmp_path / "cache"))
     assert sorted(p.suffix for p in SHIPPED.iterdir()) == [".json", ".json", ".pt", ".pt"]
@@ -115,8 +122,8 @@ def test_shipped_checkpoints_load_without_training(tmp_path, monkeypatch):
 def test_target_pretraining_stops_at_the_held_out_error():
     from banel_tasks.addition.target import train_target
 
-    kw = dict(d_model=16, n_layers=1, n_heads=2, steps=40, batch_size=16, lr=1e-3, warmup=5,
-              progress=False, check_every=20)
+    kw = {"d_model": 16, "n_layers": 1, "n_heads": 2, "steps": 40, "batch_size": 16,
+          "lr": 1e-3, "warmup": 5, "progress": False, "check_every": 20}
     easy = train_target(3, 0, stop_error=1.0, **kw)  # any error passes: stop at the first check
     assert easy.stopped_at == 20 and [c["step"] for c in easy.checks] == [20]
     hard = train_target(3, 0, stop_error=1e-9, **kw)  # never reached: the whole schedule

@@ -17,11 +17,11 @@ from banel_plugins.policy_gradient import RunningStats
 from banel_plugins.rnd import RndBonus, RndOptions
 from banel_plugins.sequence_features import hashed_features
 from click.testing import CliRunner
+from helpers import install_example
 
 from banel_framework.cli import main
 from banel_framework.run import open_run
 from banel_framework.samples import Samples
-from helpers import install_example
 
 FAST = ["-q", "--set", "trainer.num_threads=1"]
 

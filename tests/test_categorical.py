@@ -1,7 +1,7 @@
 import torch
+from banel_plugins.categorical import CategoricalGenerator, CategoricalOptions
 
 from banel_framework.config import FitSettings, TrainerConfig
-from banel_plugins.categorical import CategoricalGenerator, CategoricalOptions
 
 
 def make(k=8, init=None):

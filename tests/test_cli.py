@@ -5,9 +5,9 @@ import json
 import pytest
 import yaml
 from click.testing import CliRunner
+from helpers import banel, install_broken, install_example
 
 from banel_framework.cli import main
-from helpers import banel, install_broken, install_example
 
 
 def invoke(*args):

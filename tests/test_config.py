@@ -1,7 +1,12 @@
 import pytest
 
 from banel_framework.config import (
-    RunConfig, build_config, deep_merge, describe_fields, load_config_file, parse_overrides,
+    RunConfig,
+    build_config,
+    deep_merge,
+    describe_fields,
+    load_config_file,
+    parse_overrides,
     parse_value,
 )
 from banel_framework.errors import ConfigError

@@ -3,13 +3,12 @@ import warnings
 
 import pytest
 from click.testing import CliRunner
+from helpers import install_broken, install_example
 
 from banel_framework import plugins
 from banel_framework.cli import main
 from banel_framework.errors import UnknownComponentError
 from banel_framework.plugins import Component, PluginError, Registry, get_host
-
-from helpers import install_broken, install_example
 
 
 def test_builtins_register_through_entry_points():

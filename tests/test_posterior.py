@@ -2,14 +2,14 @@ import math
 
 import pytest
 import torch
+from banel_plugins.categorical import CategoricalGenerator, CategoricalOptions
+from banel_plugins.failure_models import FinetuneFailureModel
+from banel_plugins.posterior_scorers import RatioScorer
 
 from banel_framework.config import FitSettings, PosteriorConfig, TrainerConfig
 from banel_framework.evaluation import clopper_pearson
 from banel_framework.posterior import Posterior, RejectionRegion
 from banel_framework.samples import Samples
-from banel_plugins.categorical import CategoricalGenerator, CategoricalOptions
-from banel_plugins.failure_models import FinetuneFailureModel
-from banel_plugins.posterior_scorers import RatioScorer
 
 
 def cat(log_probs):

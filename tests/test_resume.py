@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers import banel, install_example
 
 SLOW = ["--task", "needle", "--budget", "45", "-q", "--set", "oracle.name=slow",

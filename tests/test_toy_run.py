@@ -5,7 +5,6 @@ import json
 import sqlite3
 
 import pytest
-
 from click.testing import CliRunner
 
 from banel_framework.cli import main

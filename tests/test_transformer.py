@@ -1,8 +1,8 @@
 import torch
+from banel_plugins.transformer import TransformerGenerator, TransformerOptions
 
 from banel_framework.config import FitSettings, TrainerConfig
 from banel_framework.samples import Samples
-from banel_plugins.transformer import TransformerGenerator, TransformerOptions
 
 
 def make(**kw):

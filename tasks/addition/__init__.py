@@ -230,7 +230,7 @@ class AdditionAttack(Task):
     def eval_oracle(self, ctx: TaskContext) -> RewardOracle:
         return self.oracle(ctx)
 
-    def report(self, run: "Run", out_dir: Path) -> list[Path]:
+    def report(self, run: Run, out_dir: Path) -> list[Path]:
         from .report import failure_modes
 
         return failure_modes(run, self, out_dir)

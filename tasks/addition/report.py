@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from .arith import carry_chain, has_leading_zero, parse  # noqa: E402
+from .arith import carry_chain, has_leading_zero, parse
 
 if TYPE_CHECKING:  # pragma: no cover
     from banel_framework.run import Run
@@ -33,7 +33,7 @@ def describe(texts: list[str], max_digits: int) -> dict[str, Any]:
             "mean_carry_chain": (sum(k * v for k, v in chains.items()) / n) if n else None}
 
 
-def failure_modes(run: "Run", task: "AdditionAttack", out_dir: Path,
+def failure_modes(run: Run, task: AdditionAttack, out_dir: Path,
                   prior_samples: int = 20000) -> list[Path]:
     """failure_modes.json and a carry-chain plot: successes found versus prior samples."""
     d = task.options.max_digits

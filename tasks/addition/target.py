@@ -6,9 +6,8 @@ import math
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, IterableDataset
-
 from banel_plugins.transformer import TransformerModule
+from torch.utils.data import DataLoader, IterableDataset
 
 from .arith import EOS, PAD, VOCAB, encode, random_queries
 

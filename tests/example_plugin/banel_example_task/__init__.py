@@ -7,7 +7,7 @@ import time
 import torch
 from pydantic import Field
 
-from banel_framework import Codec, Options, TaskContext, RewardOracle, Samples, Task, hookimpl
+from banel_framework import Codec, Options, RewardOracle, Samples, Task, TaskContext, hookimpl
 
 
 class NeedleOptions(Options):

@@ -1,0 +1,44 @@
+"""The benchmark scripts' --quick modes: they run, print their figures and write their JSON."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).parent.parent / "benchmarks"
+
+
+def quick(tmp_path, script, *args):
+    env = {**os.environ, "BANEL_BENCH_RESULTS": str(tmp_path / "results"),
+           "BANEL_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    res = subprocess.run([sys.executable, str(BENCH / script), "--quick", *args], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    return res.stdout
+
+
+def test_filter_cost_quick(tmp_path):
+    out = quick(tmp_path, "filter_cost.py")
+    data = json.loads((tmp_path / "results" / "filter_cost_quick.json").read_text())
+    assert "ratio" in out and data["rows"]
+    assert all(r["ratio"] > 0 for r in data["rows"])
+
+
+@pytest.mark.parametrize("variant", [[], ["--no-leading-zeros"]])
+def test_addition_attack_quick(tmp_path, variant):
+    out = quick(tmp_path, "addition_attack.py", "--out", str(tmp_path / "runs"), *variant)
+    name = "addition_attack_" + ("no-lz" if variant else "lz") + "_quick.json"
+    data = json.loads((tmp_path / "results" / name).read_text())
+    assert data["table"]["seeds"] == 2 and len(data["summaries"]) == 2
+    assert all(s["nre_used"] == 80 for s in data["summaries"])
+    assert "proposals/s" in out and "phi fit" in out  # per-round figures are printed
+
+
+def test_compute_scaling_quick(tmp_path):
+    quick(tmp_path, "compute_scaling.py", "--out", str(tmp_path / "runs"))
+    data = json.loads((tmp_path / "results" / "compute_scaling_quick.json").read_text())
+    assert sorted({r["epochs"] for r in data["rows"]}) == [1, 3]
+    assert (tmp_path / "results" / "compute_scaling_quick.png").stat().st_size > 1000
