@@ -1,6 +1,7 @@
 #!/bin/bash
 # Run many addition-attack runs side by side, one thread each, on a machine with many cores
-# (the figures in README.md and docs/addition-attack.md came from a 16-core machine this way).
+# (the configuration sweep in docs/addition-attack.md ran this way on a 16-core machine:
+# plans/sweep_addition.txt; plans/addition_7500.txt holds every run of the full benchmarks).
 # Each line of the plan file is: OUT_DIR [banel run options...]. Run directories are the ones
 # benchmarks/addition_attack.py, compute_scaling.py and compare_addition.py read back (they
 # skip finished runs), so those scripts then print the tables without running anything again.
