@@ -59,6 +59,14 @@ def _ok(rate: float | None) -> bool:
     return rate is not None and not math.isnan(rate)
 
 
+def _row_rate(row: dict[str, Any]) -> Rate | None:
+    """A metrics row's evaluation as a Rate (None when the round was not evaluated)."""
+    if not _ok(row.get("eval_rate")):
+        return None
+    return Rate(row["eval_rate"], row["eval_n"], (row["eval_low"], row["eval_high"]),
+                bool(row["eval_exact"]), None, row.get("eval_acceptance"))
+
+
 def summarize(run: Run, rows: list[dict[str, Any]], stop_reason: str | None) -> dict[str, Any]:
     """The content of summary.json."""
     ledger = run.ledger
@@ -66,16 +74,11 @@ def summarize(run: Run, rows: list[dict[str, Any]], stop_reason: str | None) -> 
     final = Rate.from_dict(ledger.get_meta("eval_final"))
     best, best_round = None, None
     for row in rows:
-        if _ok(row.get("eval_rate")) and (best is None or row["eval_rate"] > best.rate):
-            best = Rate(row["eval_rate"], row["eval_n"], (row["eval_low"], row["eval_high"]),
-                        bool(row["eval_exact"]), None, row.get("eval_acceptance"))
-            best_round = row["round"]
+        rate = _row_rate(row)
+        if rate is not None and (best is None or rate.rate > best.rate):
+            best, best_round = rate, row["round"]
     solutions = ledger.solutions()
-    last = None
-    if rows and _ok(rows[-1].get("eval_rate")):
-        r = rows[-1]
-        last = Rate(r["eval_rate"], r["eval_n"], (r["eval_low"], r["eval_high"]),
-                    bool(r["eval_exact"]), None, r.get("eval_acceptance"))
+    last = _row_rate(rows[-1]) if rows else None
 
     def ratio(a: Rate | None, b: Rate | None) -> float | None:
         if a is None or b is None or not _ok(a.rate) or not _ok(b.rate) or b.rate <= 0:
