@@ -1,111 +1,35 @@
-"""A cheaper off-budget success rate of a posterior: P_q(success, accepted) / P_q(accepted).
-
-Rejection sampling scores every proposal against every region before it can count a success.
-Here the proposal q is sampled and classified (cheap), and only the successes plus a separate
-batch of `m` proposals go through the regions. Same proposals, same successes, same expectation,
-a fraction of the scoring. Interval: the two Clopper-Pearson intervals at (1 + confidence) / 2
-each, divided (Bonferroni, so at least `confidence` jointly).
-
-When every round shares one proposal (no distillation), `rate_curve` scores each sample once
-against every region, records the first round that rejects it, and reads off the rate after
-every round from the same samples.
-"""
+"""digits-0to6's off-budget rates: the core's ratio estimator (banel_framework.curve) judged by
+the classifier directly (p(target) >= threshold), without decoding samples to text."""
 
 from __future__ import annotations
 
-import math
-import time
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
-from banel_framework.evaluation import clopper_pearson
-from banel_framework.interfaces import Generator
-from banel_framework.posterior import Posterior, RejectionRegion
-from banel_framework.samples import Samples
-from banel_framework.seeding import derive_seed
+from banel_framework import curve
+from banel_framework.curve import NEVER, estimate, first_rejection, proposal_draws
+from banel_framework.posterior import Posterior
 
 from .digits_data import DigitOracle
 
 if TYPE_CHECKING:  # pragma: no cover
     from banel_framework.run import Run
 
-NEVER = 1 << 30
+__all__ = ["NEVER", "estimate", "first_rejection", "proposal_draws", "rate_curve", "ratio_rate",
+           "successes"]
 
 
-def proposal_draws(q: Generator, oracle: DigitOracle, n: int, m: int, seed: int,
-                   temperature: float = 1.0, batch: int = 4096) -> tuple[Samples, Samples]:
-    """The successes among n fresh proposals, and m further proposals for the acceptance."""
-    hits: list[Samples] = []
-    for i in range(0, n, batch):
-        s = q.sample(min(batch, n - i), seed=derive_seed(seed, "n", i), temperature=temperature)
-        ok = oracle.target_proba(s) >= oracle.threshold
-        if ok.any():
-            hits.append(s.select(torch.from_numpy(np.flatnonzero(ok))))
-    rest = [q.sample(min(batch, m - i), seed=derive_seed(seed, "m", i), temperature=temperature)
-            for i in range(0, m, batch)]
-    return Samples.cat(hits), Samples.cat(rest)
+def successes(oracle: DigitOracle) -> curve.Successes:
+    """True where the classifier calls the sample the target digit."""
+    return lambda s: torch.from_numpy(oracle.target_proba(s) >= oracle.threshold)
 
 
-def first_rejection(regions: list[RejectionRegion], post: Posterior, samples: Samples
-                    ) -> torch.Tensor:
-    """For each sample, the first round whose region rejects it (NEVER when none does)."""
-    out = torch.full((len(samples),), NEVER, dtype=torch.long)
-    for region in sorted(regions, key=lambda r: r.round):
-        if not len(samples):
-            break
-        one = Posterior(post.prior, post.proposal, post.scorer, [region], post.temperature)
-        rej = one.reject_mask(samples)[0] & (out == NEVER)
-        out[rej] = region.round
-    return out
+def ratio_rate(post: Posterior, oracle: DigitOracle, **kw: Any) -> dict[str, Any]:
+    """curve.ratio_rate with the classifier as the judge."""
+    return curve.ratio_rate(post, successes(oracle), **kw)
 
 
-def estimate(k_joint: int, n: int, k_acc: int, m: int, confidence: float = 0.95) -> dict[str, Any]:
-    """Rate = (k_joint / n) / (k_acc / m) with a Bonferroni-joined Clopper-Pearson interval."""
-    each = (1 + confidence) / 2
-    j_lo, j_hi = clopper_pearson(k_joint, n, each)
-    a_lo, a_hi = clopper_pearson(k_acc, m, each)
-    acc = k_acc / m if m else math.nan
-    rate = (k_joint / n) / acc if acc > 0 else math.nan
-    return {"rate": rate, "ci": [j_lo / a_hi if a_hi > 0 else math.nan,
-                                 j_hi / a_lo if a_lo > 0 else math.inf],
-            "n": n, "m": m, "accepted_successes": k_joint, "accepted": k_acc,
-            "acceptance": acc, "estimator": "ratio", "confidence": confidence}
-
-
-def ratio_rate(post: Posterior, oracle: DigitOracle, *, n: int, m: int, seed: int,
-               confidence: float = 0.95) -> dict[str, Any]:
-    """Success rate of one posterior from n classified proposals and m region-checked ones."""
-    start = time.perf_counter()
-    succ, rest = proposal_draws(post.proposal, oracle, n, m, seed, post.temperature)
-    k_joint = len(succ) - int(post.reject_mask(succ)[0].sum()) if len(succ) else 0
-    k_acc = len(rest) - int(post.reject_mask(rest)[0].sum()) if len(rest) else 0
-    out = estimate(k_joint, n, k_acc, m, confidence)
-    return {**out, "proposal_successes": len(succ), "seconds": time.perf_counter() - start}
-
-
-def rate_curve(run: Run, oracle: DigitOracle, *, n: int, m: int, seed: int,
-               confidence: float = 0.95) -> list[dict[str, Any]]:
-    """The success rate after every finished round, from one set of proposals (no distillation)."""
-    from banel_framework.engine import replay
-
-    states = list(replay(run))
-    if not states:
-        return []
-    last = states[-1].posterior
-    if any(s.posterior.proposal is not run.prior for s in states):
-        raise ValueError("rate_curve needs one shared proposal: the run distilled; use ratio_rate")
-    start = time.perf_counter()
-    succ, rest = proposal_draws(run.prior, oracle, n, m, seed, last.temperature)
-    first_s = first_rejection(last.regions, last, succ)
-    first_r = first_rejection(last.regions, last, rest)
-    curve = [{"round": 0, **estimate(len(succ), n, m, m, confidence)}]
-    for st in states:
-        k_joint = int((first_s > st.round).sum())
-        k_acc = int((first_r > st.round).sum())
-        curve.append({"round": st.round, **estimate(k_joint, n, k_acc, m, confidence)})
-    for row in curve:
-        row["seconds"] = time.perf_counter() - start
-        row["proposal_successes"] = len(succ)
-    return curve
+def rate_curve(run: Run, oracle: DigitOracle, **kw: Any) -> list[dict[str, Any]]:
+    """curve.rate_curve with the classifier as the judge."""
+    return curve.rate_curve(run, successes=successes(oracle), **kw)

@@ -16,7 +16,7 @@ from PIL import Image
 from banel_framework import plugins
 from banel_framework.cli import main
 from banel_framework.engine import replay
-from banel_framework.errors import ConfigError
+from banel_framework.errors import BanelError, ConfigError
 from banel_framework.run import open_run, plan, task_context, user_layers
 from banel_framework.samples import Samples
 
@@ -134,7 +134,7 @@ def test_first_rejection_matches_the_posterior_and_the_ratio_estimate_is_consist
     assert est["accepted"] == round(est["acceptance"] * 300) and est["accepted_successes"] <= 500
     if est["accepted"]:
         assert est["ci"][0] <= est["rate"] <= est["ci"][1]
-    with pytest.raises(ValueError, match="distilled"):
+    with pytest.raises(BanelError, match="distilled"):
         rate_curve(run, oracle, n=100, m=100, seed=0)
 
 

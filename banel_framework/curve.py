@@ -1,0 +1,131 @@
+"""A posterior's off-budget success rate from proposals: P_q(success, accepted) / P_q(accepted).
+
+Rejection sampling scores every proposal against every region before it can count a success,
+and a posterior that accepts 1e-4 of its proposals needs millions of them. Here the proposal q
+is sampled and rewarded by the cheap evaluation oracle, and only the successes plus a separate
+batch of `m` proposals go through the regions. Same proposals, same successes, same
+expectation, a fraction of the scoring. Interval: the two Clopper-Pearson intervals at
+(1 + confidence) / 2 each, divided (Bonferroni, so at least `confidence` jointly).
+
+When every round shares one proposal (no distillation), `rate_curve` scores each sample once
+against every region, records the first round that rejects it, and reads off the rate after
+every round from the same samples.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from .errors import BanelError
+from .evaluation import clopper_pearson
+from .interfaces import Generator
+from .posterior import Posterior, RejectionRegion
+from .samples import Samples
+from .seeding import derive_seed
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .run import Run
+
+#: The round recorded for a sample that no region rejects.
+NEVER = 1 << 30
+
+#: Samples -> a boolean tensor, True where the sample succeeds.
+Successes = Callable[[Samples], torch.Tensor]
+
+
+def oracle_successes(run: Run) -> Successes:
+    """Success (reward > 0) under the task's evaluation oracle."""
+    oracle = run.task.eval_oracle(run.context)
+    if oracle is None:
+        raise BanelError(f"task {run.config.task!r} has no cheap evaluation oracle")
+    codec = run.codec
+
+    def successes(samples: Samples) -> torch.Tensor:
+        rewards = oracle(samples, codec.decode_batch(samples))
+        return torch.tensor([float(r) > 0 for r in rewards], dtype=torch.bool)
+
+    return successes
+
+
+def proposal_draws(q: Generator, successes: Successes, n: int, m: int, seed: int,
+                   temperature: float = 1.0, batch: int = 4096) -> tuple[Samples, Samples]:
+    """The successes among n fresh proposals, and m further proposals for the acceptance."""
+    hits: list[Samples] = []
+    for i in range(0, n, batch):
+        s = q.sample(min(batch, n - i), seed=derive_seed(seed, "n", i), temperature=temperature)
+        ok = successes(s).nonzero().squeeze(1)
+        if ok.numel():
+            hits.append(s.select(ok))
+    rest = [q.sample(min(batch, m - i), seed=derive_seed(seed, "m", i), temperature=temperature)
+            for i in range(0, m, batch)]
+    return Samples.cat(hits), Samples.cat(rest)
+
+
+def first_rejection(regions: list[RejectionRegion], post: Posterior, samples: Samples
+                    ) -> torch.Tensor:
+    """For each sample, the first round whose region rejects it (NEVER when none does)."""
+    out = torch.full((len(samples),), NEVER, dtype=torch.long)
+    for region in sorted(regions, key=lambda r: r.round):
+        alive = (out == NEVER).nonzero().squeeze(1)
+        if not alive.numel():
+            break
+        one = Posterior(post.prior, post.proposal, post.scorer, [region], post.temperature)
+        rej = one.reject_mask(samples.select(alive))[0]
+        out[alive[rej]] = region.round
+    return out
+
+
+def estimate(k_joint: int, n: int, k_acc: int, m: int, confidence: float = 0.95) -> dict[str, Any]:
+    """Rate = (k_joint / n) / (k_acc / m) with a Bonferroni-joined Clopper-Pearson interval."""
+    each = (1 + confidence) / 2
+    j_lo, j_hi = clopper_pearson(k_joint, n, each)
+    a_lo, a_hi = clopper_pearson(k_acc, m, each)
+    acc = k_acc / m if m else math.nan
+    rate = (k_joint / n) / acc if acc > 0 else math.nan
+    return {"rate": rate, "ci": [j_lo / a_hi if a_hi > 0 else math.nan,
+                                 j_hi / a_lo if a_lo > 0 else math.inf],
+            "n": n, "m": m, "accepted_successes": k_joint, "accepted": k_acc,
+            "acceptance": acc, "estimator": "ratio", "confidence": confidence}
+
+
+def ratio_rate(post: Posterior, successes: Successes, *, n: int, m: int, seed: int,
+               confidence: float = 0.95) -> dict[str, Any]:
+    """Success rate of one posterior from n rewarded proposals and m region-checked ones."""
+    start = time.perf_counter()
+    succ, rest = proposal_draws(post.proposal, successes, n, m, seed, post.temperature)
+    k_joint = len(succ) - int(post.reject_mask(succ)[0].sum()) if len(succ) else 0
+    k_acc = len(rest) - int(post.reject_mask(rest)[0].sum()) if len(rest) else 0
+    out = estimate(k_joint, n, k_acc, m, confidence)
+    return {**out, "proposal_successes": len(succ), "seconds": time.perf_counter() - start}
+
+
+def rate_curve(run: Run, *, n: int, m: int, seed: int, successes: Successes | None = None,
+               confidence: float = 0.95) -> list[dict[str, Any]]:
+    """The success rate after every finished round, from one set of proposals (no distillation)."""
+    from .engine import replay
+
+    states = list(replay(run))
+    if not states:
+        return []
+    last = states[-1].posterior
+    if any(s.posterior.proposal is not run.prior for s in states):
+        raise BanelError("rate_curve needs one shared proposal: the run distilled; use ratio_rate")
+    successes = successes or oracle_successes(run)
+    start = time.perf_counter()
+    succ, rest = proposal_draws(run.prior, successes, n, m, seed, last.temperature)
+    first_s = first_rejection(last.regions, last, succ)
+    first_r = first_rejection(last.regions, last, rest)
+    curve = [{"round": 0, **estimate(len(succ), n, m, m, confidence)}]
+    for st in states:
+        k_joint = int((first_s > st.round).sum())
+        k_acc = int((first_r > st.round).sum())
+        curve.append({"round": st.round, **estimate(k_joint, n, k_acc, m, confidence)})
+    for row in curve:
+        row["seconds"] = time.perf_counter() - start
+        row["proposal_successes"] = len(succ)
+    return curve
