@@ -9,7 +9,9 @@ expectation, a fraction of the scoring. Interval: the two Clopper-Pearson interv
 
 When every round shares one proposal (no distillation), `rate_curve` scores each sample once
 against every region, records the first round that rejects it, and reads off the rate after
-every round from the same samples.
+every round from the same samples. Each row also gives the rate of the posterior that excludes
+the failures the ledger already knows (`excluding_known`): p(x | x not in R~, x not evaluated).
+Known failures never succeed, so excluding them only removes mass from the acceptance.
 """
 
 from __future__ import annotations
@@ -120,11 +122,15 @@ def rate_curve(run: Run, *, n: int, m: int, seed: int, successes: Successes | No
     succ, rest = proposal_draws(run.prior, successes, n, m, seed, last.temperature)
     first_s = first_rejection(last.regions, last, succ)
     first_r = first_rejection(last.regions, last, rest)
-    curve = [{"round": 0, **estimate(len(succ), n, m, m, confidence)}]
-    for st in states:
-        k_joint = int((first_s > st.round).sum())
-        k_acc = int((first_r > st.round).sum())
-        curve.append({"round": st.round, **estimate(k_joint, n, k_acc, m, confidence)})
+    known = {e.key: e.round for e in run.ledger.evaluations(status="done") if not e.reward}
+    known_r = torch.tensor([known.get(k, NEVER) for k in rest.keys()], dtype=torch.long)  # noqa: SIM118
+    curve = []
+    for r in [0] + [st.round for st in states]:
+        k_joint = int((first_s > r).sum())
+        alive = first_r > r
+        curve.append({"round": r, **estimate(k_joint, n, int(alive.sum()), m, confidence),
+                      "excluding_known": estimate(k_joint, n, int((alive & (known_r > r)).sum()),
+                                                  m, confidence)})
     for row in curve:
         row["seconds"] = time.perf_counter() - start
         row["proposal_successes"] = len(succ)

@@ -42,3 +42,11 @@ def test_compute_scaling_quick(tmp_path):
     data = json.loads((tmp_path / "results" / "compute_scaling_quick.json").read_text())
     assert sorted({r["epochs"] for r in data["rows"]}) == [1, 3]
     assert (tmp_path / "results" / "compute_scaling_quick.png").stat().st_size > 1000
+
+
+def test_rate_curve_quick(tmp_path):
+    out = quick(tmp_path, "rate_curve.py")
+    data = json.loads((tmp_path / "results" / "rate_curve_quick.json").read_text())
+    assert data["task"] == "toy-1d" and len(data["curve"]) >= 3
+    assert data["curve"][-1]["rate"] > data["curve"][0]["rate"]
+    assert "excluding known" in out

@@ -33,6 +33,11 @@ def test_rate_curve_matches_the_exact_rate_after_every_round(toy_run):
         assert row["ci"][0] <= exact.rate <= row["ci"][1], (row, exact.rate)
         assert abs(row["acceptance"] - exact.acceptance) < 0.02
     assert curve[-1]["rate"] > 10 * curve[0]["rate"]
+    for row in curve:
+        ex = row["excluding_known"]
+        assert ex["accepted_successes"] == row["accepted_successes"]
+        assert ex["accepted"] <= row["accepted"]
+    assert curve[0]["excluding_known"]["accepted"] == 20000
 
 
 def test_first_rejection_agrees_with_the_posterior(toy_run):
