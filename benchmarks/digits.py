@@ -100,6 +100,8 @@ def one_seed(seed: int, args: argparse.Namespace, prior: dict) -> dict:
         "curve_seconds": curve[-1]["seconds"] if curve else None,
         "final": last, "final_rejection_sampling": summary["eval"]["final"],
         "improvement": last["rate"] / pr["rate"] if pr["rate"] else None,
+        # the same proposals before any region: a paired comparison, free of the prior's noise
+        "improvement_paired": last["rate"] / curve[0]["rate"] if curve[0]["rate"] else None,
         "improvement_low": last["ci"][0] / pr["ci"][1] if pr["ci"][1] else None,  # low/high
         "curve": [{k: c[k] for k in ("round", "rate", "ci", "acceptance", "accepted_successes")}
                   for c in curve],
@@ -128,6 +130,7 @@ def main() -> None:
         print(f"seed {seed}: after round {f['round']}: {g(f['rate'])} "
               f"[{g(f['ci'][0])}, {g(f['ci'][1])}] (acceptance {g(f['acceptance'])}, "
               f"{f['accepted_successes']} successes kept)  x{g(res['improvement'])} "
+              f"(paired x{g(res['improvement_paired'])}) "
               f"(>= x{g(res['improvement_low'])}); rejection sampling: {d.get('k')}/{d.get('n')}"
               f"; {res['nre_used']} NREs, {res['solutions_found']} solutions, "
               f"run {res['wall_seconds']:.0f}s + curve {res['curve_seconds']:.0f}s", flush=True)
