@@ -1,6 +1,6 @@
 """digits-0to6 benchmark: BaNEL's success rate against the prior's, off-budget, over seeds.
 
-    python benchmarks/digits.py            # 3 seeds, 5,000 NREs each (about 15 min a seed)
+    python benchmarks/digits.py            # 3 seeds, 5,000 NREs each (10-12 min a seed, plus the curve)
     python benchmarks/digits.py --quick    # a tiny prior and budget: checks the pipeline only
 
 Prints the classifier's held-out accuracy, the prior's success rate (measured once, on
@@ -47,8 +47,8 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--budget", type=int, default=5000)
     ap.add_argument("--prior-samples", type=int, default=200_000)
-    ap.add_argument("--curve-n", type=int, default=300_000)
-    ap.add_argument("--curve-m", type=int, default=10_000)
+    ap.add_argument("--curve-n", type=int, default=2_000_000)
+    ap.add_argument("--curve-m", type=int, default=200_000)
     ap.add_argument("--final-samples", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", default="benchmarks/runs/digits", help="Where run directories go.")
