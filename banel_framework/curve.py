@@ -41,17 +41,10 @@ Successes = Callable[[Samples], torch.Tensor]
 
 
 def oracle_successes(run: Run) -> Successes:
-    """Success (reward > 0) under the task's evaluation oracle."""
-    oracle = run.task.eval_oracle(run.context)
-    if oracle is None:
+    """Success (reward > 0) under the run's evaluation oracle."""
+    if run.evaluator.mode == "none":
         raise BanelError(f"task {run.config.task!r} has no cheap evaluation oracle")
-    codec = run.codec
-
-    def successes(samples: Samples) -> torch.Tensor:
-        rewards = oracle(samples, codec.decode_batch(samples))
-        return torch.tensor([float(r) > 0 for r in rewards], dtype=torch.bool)
-
-    return successes
+    return lambda samples: run.evaluator.rewards(samples) > 0
 
 
 def proposal_draws(q: Generator, successes: Successes, n: int, m: int, seed: int,

@@ -66,7 +66,8 @@ class Evaluator:
             return "none"
         return "exact" if self.support is not None else "sampled"
 
-    def _rewards(self, samples: Samples) -> torch.Tensor:
+    def rewards(self, samples: Samples) -> torch.Tensor:
+        """The evaluation oracle's rewards, in chunks of its batch size."""
         assert self.oracle is not None
         out: list[float] = []
         step = max(1, getattr(self.oracle, "batch_size", 4096) or 4096)
@@ -82,7 +83,7 @@ class Evaluator:
         if self.mode == "exact" and posterior.temperature == 1.0:
             assert self.support is not None
             if self._support_rewards is None:
-                self._support_rewards = (self._rewards(self.support) > 0).double()
+                self._support_rewards = (self.rewards(self.support) > 0).double()
             probs = posterior.probabilities(self.support)
             acceptance = posterior.acceptance(self.support)
             if float(probs.sum()) == 0:
@@ -97,6 +98,6 @@ class Evaluator:
         got = len(draw.samples)
         if got == 0:
             return Rate(math.nan, 0, (math.nan, math.nan), False, 0, draw.acceptance)
-        k = int((self._rewards(draw.samples) > 0).sum())
+        k = int((self.rewards(draw.samples) > 0).sum())
         return Rate(k / got, got, clopper_pearson(k, got, self.config.confidence), False, k,
                     draw.acceptance)

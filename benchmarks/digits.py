@@ -5,7 +5,7 @@
 
 Prints the classifier's held-out accuracy, the prior's success rate (measured once, on
 --prior-samples fresh samples, Clopper-Pearson 95%), and per seed the posterior's rate after
-every round (tasks/digits_eval.py: --curve-n prior samples classified, --curve-m checked
+every round (banel_framework/curve.py: --curve-n prior samples classified, --curve-m checked
 against the regions; Bonferroni-joined 95% intervals), the final rate by plain rejection
 sampling (the run's own evaluator, --final-samples), the improvement over the prior and the
 wall time; writes benchmarks/results/digits.json (digits_quick.json with --quick).
@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from banel_tasks.digits_eval import rate_curve
 from common import write
 
+from banel_framework.curve import rate_curve
 from banel_framework.evaluation import Evaluator, clopper_pearson
 from banel_framework.posterior import Posterior
 from banel_framework.run import create_run, plan, task_context, user_layers
@@ -89,8 +89,7 @@ def one_seed(seed: int, args: argparse.Namespace, prior: dict) -> dict:
     run = create_run(p, out)
     summary = execute(run)
     wall = time.perf_counter() - start
-    oracle = run.task.eval_oracle(run.context)
-    curve = rate_curve(run, oracle, n=args.curve_n, m=args.curve_m,
+    curve = rate_curve(run, n=args.curve_n, m=args.curve_m,
                        seed=derive_seed(seed, "benchmark-curve"))
     pr = prior["rate"]
     rows = [d for _, s, d in run.ledger.rounds() if s == "done"]

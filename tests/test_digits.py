@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 from banel_tasks import digits_data
-from banel_tasks.digits_eval import NEVER, first_rejection, rate_curve, ratio_rate
 from banel_tasks.digits_prior import as_samples
 from click.testing import CliRunner
 from PIL import Image
 
 from banel_framework import plugins
 from banel_framework.cli import main
+from banel_framework.curve import NEVER, first_rejection, oracle_successes, rate_curve, ratio_rate
 from banel_framework.engine import replay
 from banel_framework.errors import BanelError, ConfigError
 from banel_framework.run import open_run, plan, task_context, user_layers
@@ -129,13 +129,12 @@ def test_first_rejection_matches_the_posterior_and_the_ratio_estimate_is_consist
     first = first_rejection(last.regions, last, s)
     assert torch.equal(first == NEVER, ~last.reject_mask(s)[0])
     assert set(first.tolist()) <= {1, 2, 3, NEVER}
-    oracle = run.task.eval_oracle(run.context)
-    est = ratio_rate(last, oracle, n=500, m=300, seed=0)
+    est = ratio_rate(last, oracle_successes(run), n=500, m=300, seed=0)
     assert est["accepted"] == round(est["acceptance"] * 300) and est["accepted_successes"] <= 500
     if est["accepted"]:
         assert est["ci"][0] <= est["rate"] <= est["ci"][1]
     with pytest.raises(BanelError, match="distilled"):
-        rate_curve(run, oracle, n=100, m=100, seed=0)
+        rate_curve(run, n=100, m=100, seed=0)
 
 
 @pytest.mark.slow
