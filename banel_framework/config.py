@@ -66,6 +66,10 @@ class PosteriorConfig(Section):
     reference: Literal["prior", "proposal"] = Field(
         "prior", description="Model in the ratio's numerator: the fixed prior or that round's proposal."
     )
+    guard_successes: bool = Field(
+        False, description="Spare known successes: lower a new region's log p_phi (its slack) "
+        "just enough that it rejects no success already in the ledger."
+    )
     options: dict[str, Any] = Field(default_factory=dict, description="Options of the scorer.")
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -61,6 +62,37 @@ def proposal_draws(q: Generator, successes: Successes, n: int, m: int, seed: int
     return Samples.cat(hits), Samples.cat(rest)
 
 
+def cached_draws(q: Generator, successes: Successes, n: int, m: int, seed: int,
+                 temperature: float, path: str | Path) -> tuple[Samples, Samples]:
+    """`proposal_draws`, saved to `path` once and read back for any run with the same proposal.
+
+    Rewarding millions of proposals dominates a curve's cost; runs that share a prior (several
+    seeds, several settings) can share its draws, which also pairs their curves. The file holds
+    the keys only; a fingerprint (the proposal's log-likelihood of a few saved samples) refuses
+    a file made with another proposal.
+    """
+    path = Path(path)
+    spec = {"n": n, "m": m, "seed": seed, "temperature": temperature}
+    if path.exists():
+        data = torch.load(path, weights_only=True)
+        if data["spec"] != spec:
+            raise BanelError(f"{path} holds draws for {data['spec']}, not {spec}")
+        succ, rest = Samples.from_keys(data["succ"]), Samples.from_keys(data["rest"])
+        probe = rest.select(list(range(min(16, len(rest)))))
+        if len(probe) and not torch.allclose(q.log_prob(probe).detach().cpu().double(),
+                                             data["fingerprint"], atol=1e-3, rtol=0):
+            raise BanelError(f"{path} was drawn from another proposal (fingerprint differs)")
+        return succ, rest
+    succ, rest = proposal_draws(q, successes, n, m, seed, temperature)
+    probe = rest.select(list(range(min(16, len(rest)))))
+    fingerprint = (q.log_prob(probe).detach().cpu().double() if len(probe)
+                   else torch.zeros(0, dtype=torch.float64))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"spec": spec, "succ": succ.keys(), "rest": rest.keys(),
+                "fingerprint": fingerprint}, path)
+    return succ, rest
+
+
 def first_rejection(regions: list[RejectionRegion], post: Posterior, samples: Samples
                     ) -> torch.Tensor:
     """For each sample, the first round whose region rejects it (NEVER when none does)."""
@@ -100,8 +132,12 @@ def ratio_rate(post: Posterior, successes: Successes, *, n: int, m: int, seed: i
 
 
 def rate_curve(run: Run, *, n: int, m: int, seed: int, successes: Successes | None = None,
-               confidence: float = 0.95) -> list[dict[str, Any]]:
-    """The success rate after every finished round, from one set of proposals (no distillation)."""
+               confidence: float = 0.95, draws: str | Path | None = None
+               ) -> list[dict[str, Any]]:
+    """The success rate after every finished round, from one set of proposals (no distillation).
+
+    With `draws`, the rewarded proposals are read from (or saved to) that file: see cached_draws.
+    """
     from .engine import replay
 
     states = list(replay(run))
@@ -112,7 +148,10 @@ def rate_curve(run: Run, *, n: int, m: int, seed: int, successes: Successes | No
         raise BanelError("rate_curve needs one shared proposal: the run distilled; use ratio_rate")
     successes = successes or oracle_successes(run)
     start = time.perf_counter()
-    succ, rest = proposal_draws(run.prior, successes, n, m, seed, last.temperature)
+    if draws is None:
+        succ, rest = proposal_draws(run.prior, successes, n, m, seed, last.temperature)
+    else:
+        succ, rest = cached_draws(run.prior, successes, n, m, seed, last.temperature, draws)
     first_s = first_rejection(last.regions, last, succ)
     first_r = first_rejection(last.regions, last, rest)
     known = {e.key: e.round for e in run.ledger.evaluations(status="done") if not e.reward}

@@ -11,7 +11,7 @@ from typing import Any
 
 from .interfaces import Generator, LogProbModel, Method
 from .mixture import Mixture, trainable
-from .posterior import Posterior, RejectionRegion
+from .posterior import Posterior, RejectionRegion, guard_slack
 from .run import Run
 from .samples import Samples
 
@@ -61,7 +61,7 @@ def replay(run: Run) -> Iterator[RoundState]:
             parent = trainable(proposal) if cfg.failure_model.init == "proposal" else prior
             phi = run.failure_builder.load(parent, run.run_dir / data["failure_model"])
             ref = prior if cfg.posterior.reference == "prior" else proposal
-            regions.append(RejectionRegion(r, phi, ref))
+            regions.append(RejectionRegion(r, phi, ref, data.get("region_slack", 0.0)))
         if data.get("proposal_after"):
             proposal = mix(run, load_generator(prior, run.run_dir / data["proposal_after"]), prior)
         yield RoundState(r, Posterior(prior, proposal, run.scorer, list(regions),
@@ -131,7 +131,7 @@ class BanelMethod(Method):
                     return reason
                 rec = run.ledger.round(r)
             assert rec is not None
-            status, data = rec
+            status, _ = rec
             if status == "evaluating":
                 run.oracle.flush()
                 status = "evaluated"
@@ -228,7 +228,23 @@ class BanelMethod(Method):
             parent = trainable(proposal) if cfg.failure_model.init == "proposal" else prior
             phi = run.failure_builder.load(parent, run.run_dir / data["failure_model"])
         ref = prior if cfg.posterior.reference == "prior" else proposal
-        st.posterior.regions.append(RejectionRegion(r, phi, ref))
+        slack = data.get("region_slack")
+        if slack is None and cfg.posterior.guard_successes:
+            slack, spared = self._guard(run, phi, ref)
+            run.ledger.set_round(r, "fitted", {"region_slack": slack, "guard_spared": spared})
+        st.posterior.regions.append(RejectionRegion(r, phi, ref, slack or 0.0))
+
+    def _guard(self, run: Run, phi: LogProbModel, ref: Generator) -> tuple[float, int]:
+        """The slack that keeps a new region off every success in the ledger, and how many
+        successes it would have rejected without it."""
+        keys = [e.key for e in run.ledger.solutions()]
+        if not keys:
+            return 0.0, 0
+        known = Samples.from_keys(keys)
+        log_ref = ref.log_prob(known).detach().cpu().float()
+        log_phi = phi.log_prob(known).detach().cpu().float()
+        spared = int(run.scorer.reject(log_ref, log_phi).sum())
+        return guard_slack(run.scorer, log_ref, log_phi), spared
 
     def _finish_round(self, run: Run, st: BanelState, r: int) -> None:
         cfg = run.config

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .errors import BanelError
 from .interfaces import Generator, LogProbModel, PosteriorScorer
 from .samples import Samples
 from .seeding import derive_seed
@@ -21,6 +22,8 @@ class RejectionRegion:
     round: int
     failure_model: LogProbModel
     reference: Generator
+    #: Subtracted from log p_phi before the test (> 0 only to spare known successes).
+    slack: float = 0.0
     checked: int = 0
     rejected: int = 0
 
@@ -28,6 +31,23 @@ class RejectionRegion:
     def rejection_rate(self) -> float:
         """Share of checked proposals this region rejected (smoothed)."""
         return (self.rejected + 1) / (self.checked + 2)
+
+
+def guard_slack(scorer: PosteriorScorer, log_ref: torch.Tensor, log_phi: torch.Tensor,
+                tol: float = 1e-4) -> float:
+    """The least slack (lowering of log p_phi) at which the scorer rejects none of these samples."""
+    if not bool(scorer.reject(log_ref, log_phi).any()):
+        return 0.0
+    lo, hi = 0.0, 1.0
+    while bool(scorer.reject(log_ref, log_phi - hi).any()):
+        lo, hi = hi, hi * 2
+        if hi > 1e6:
+            raise BanelError("the posterior scorer still rejects at a slack of 1e6: it must "
+                             "reject less as log p_phi falls")
+    while hi - lo > tol:
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if bool(scorer.reject(log_ref, log_phi - mid).any()) else (lo, mid)
+    return hi + 1e-3  # a margin for batch-dependent rounding of the log-likelihoods
 
 
 @dataclass
@@ -79,7 +99,7 @@ class Posterior:
                 break
             sub = samples.select(idx)
             log_ref = self._log_prob(region.reference, samples, idx, sub, cache)
-            log_phi = region.failure_model.log_prob(sub).detach().cpu().float()
+            log_phi = region.failure_model.log_prob(sub).detach().cpu().float() - region.slack
             rej = self.scorer.reject(log_ref, log_phi).cpu()
             alive[idx[rej]] = False
             count = int(rej.sum())

@@ -1,6 +1,7 @@
 """The success rate of a finished run's posterior after every round, off-budget.
 
     python benchmarks/rate_curve.py RUN_DIR [--n 1000000] [--m 200000]
+    python benchmarks/rate_curve.py RUN_DIR --draws DRAWS.pt   # reuse one prior's draws
     python benchmarks/rate_curve.py --quick      # a 300-NRE toy-1d run, small n and m
 
 For runs without distillation (one proposal throughout): n proposals are rewarded by the task's
@@ -44,6 +45,8 @@ def main() -> None:
     ap.add_argument("--m", type=int, default=200_000, help="Proposals checked for acceptance.")
     ap.add_argument("--seed", type=int, default=4242)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--draws", help="File of rewarded proposals to reuse (made on first use): "
+                    "runs that share a prior share their draws.")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -55,7 +58,7 @@ def main() -> None:
         ap.error("give a run directory (or --quick)")
     run = open_run(args.run_dir)
     start = time.perf_counter()
-    curve = rate_curve(run, n=args.n, m=args.m, seed=args.seed)
+    curve = rate_curve(run, n=args.n, m=args.m, seed=args.seed, draws=args.draws)
     prior = curve[0]["rate"] if curve else None
     print(f"{run.config.task}, {args.run_dir}: {args.n:,} proposals rewarded, {args.m:,} checked")
     print("round  acceptance  kept successes  rate [95%]  x prior | excluding known: acceptance"

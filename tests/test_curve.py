@@ -1,6 +1,7 @@
 """The off-budget rate curve (banel_framework.curve) against exact posterior rates on toy-1d."""
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from banel_framework.cli import main
@@ -59,3 +60,21 @@ def test_estimate_interval_and_refusal_after_distillation(tmp_path):
     assert res.exit_code == 0, res.output
     with pytest.raises(BanelError, match="distilled"):
         rate_curve(open_run(out), n=100, m=100, seed=0)
+
+
+def test_cached_draws_give_the_same_curve_and_refuse_another_spec_or_proposal(toy_run, tmp_path):
+    run = open_run(toy_run)
+    path = tmp_path / "draws.pt"
+    fresh = rate_curve(run, n=4000, m=2000, seed=5)
+    saved = rate_curve(run, n=4000, m=2000, seed=5, draws=path)
+    reread = rate_curve(run, n=4000, m=2000, seed=5, draws=path)
+    strip = [{k: v for k, v in row.items() if k != "seconds"} for row in fresh]
+    for other in (saved, reread):
+        assert [{k: v for k, v in row.items() if k != "seconds"} for row in other] == strip
+    with pytest.raises(BanelError, match="holds draws for"):
+        rate_curve(run, n=4000, m=2000, seed=6, draws=path)
+    data = torch.load(path, weights_only=True)
+    data["fingerprint"] = data["fingerprint"] + 1.0
+    torch.save(data, path)
+    with pytest.raises(BanelError, match="another proposal"):
+        rate_curve(run, n=4000, m=2000, seed=5, draws=path)
