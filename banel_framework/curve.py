@@ -78,6 +78,7 @@ def cached_draws(q: Generator, successes: Successes, n: int, m: int, seed: int,
         if data["spec"] != spec:
             raise BanelError(f"{path} holds draws for {data['spec']}, not {spec}")
         succ, rest = Samples.from_keys(data["succ"]), Samples.from_keys(data["rest"])
+        succ.log_prob, rest.log_prob = data.get("succ_log_prob"), data.get("rest_log_prob")
         probe = rest.select(list(range(min(16, len(rest)))))
         if len(probe) and not torch.allclose(q.log_prob(probe).detach().cpu().double(),
                                              data["fingerprint"], atol=1e-3, rtol=0):
@@ -89,6 +90,7 @@ def cached_draws(q: Generator, successes: Successes, n: int, m: int, seed: int,
                    else torch.zeros(0, dtype=torch.float64))
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"spec": spec, "succ": succ.keys(), "rest": rest.keys(),
+                "succ_log_prob": succ.log_prob, "rest_log_prob": rest.log_prob,
                 "fingerprint": fingerprint}, path)
     return succ, rest
 
@@ -97,6 +99,10 @@ def first_rejection(regions: list[RejectionRegion], post: Posterior, samples: Sa
                     ) -> torch.Tensor:
     """For each sample, the first round whose region rejects it (NEVER when none does)."""
     out = torch.full((len(samples),), NEVER, dtype=torch.long)
+    if samples.log_prob is None and post.proposal is post.prior and len(samples):
+        # score the proposal once here, not once per region
+        samples = Samples(samples.tokens, samples.lengths,
+                          post.prior.log_prob(samples).detach().cpu().float())
     for region in sorted(regions, key=lambda r: r.round):
         alive = (out == NEVER).nonzero().squeeze(1)
         if not alive.numel():

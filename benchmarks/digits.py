@@ -50,6 +50,8 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--curve-n", type=int, default=2_000_000)
     ap.add_argument("--curve-m", type=int, default=200_000)
     ap.add_argument("--final-samples", type=int, default=2000)
+    ap.add_argument("--draws", help="Share the curve's rewarded proposals across seeds through "
+                    "this file (made on first use; same as rate_curve.py --draws, seed 4242).")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", default="benchmarks/runs/digits", help="Where run directories go.")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="Extra key=value.")
@@ -89,14 +91,17 @@ def one_seed(seed: int, args: argparse.Namespace, prior: dict) -> dict:
     run = create_run(p, out)
     summary = execute(run)
     wall = time.perf_counter() - start
-    curve = rate_curve(run, n=args.curve_n, m=args.curve_m,
-                       seed=derive_seed(seed, "benchmark-curve"))
+    if args.draws:  # one set of rewarded proposals for every seed: paired curves, drawn once
+        curve = rate_curve(run, n=args.curve_n, m=args.curve_m, seed=4242, draws=args.draws)
+    else:
+        curve = rate_curve(run, n=args.curve_n, m=args.curve_m,
+                           seed=derive_seed(seed, "benchmark-curve"))
     pr = prior["rate"]
     rows = [d for _, s, d in run.ledger.rounds() if s == "done"]
     last = curve[-1]
     return {
         "seed": seed, "run_dir": str(out), "wall_seconds": wall,
-        "curve_seconds": curve[-1]["seconds"] if curve else None,
+        "curve_seconds": curve[-1]["seconds"] if curve else None, "curve_draws": args.draws,
         "final": last, "final_rejection_sampling": summary["eval"]["final"],
         "improvement": last["rate"] / pr["rate"] if pr["rate"] else None,
         # the same proposals before any region: a paired comparison, free of the prior's noise
