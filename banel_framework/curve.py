@@ -16,6 +16,7 @@ Known failures never succeed, so excluding them only removes mass from the accep
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -63,16 +64,17 @@ def proposal_draws(q: Generator, successes: Successes, n: int, m: int, seed: int
 
 
 def cached_draws(q: Generator, successes: Successes, n: int, m: int, seed: int,
-                 temperature: float, path: str | Path) -> tuple[Samples, Samples]:
+                 temperature: float, path: str | Path, label: str = "") -> tuple[Samples, Samples]:
     """`proposal_draws`, saved to `path` once and read back for any run with the same proposal.
 
     Rewarding millions of proposals dominates a curve's cost; runs that share a prior (several
     seeds, several settings) can share its draws, which also pairs their curves. The file holds
-    the keys only; a fingerprint (the proposal's log-likelihood of a few saved samples) refuses
+    keys and log-likelihoods; `label` names what decides success (rate_curve: the task and its
+    options), and a fingerprint (the proposal's log-likelihood of a few saved samples) refuses
     a file made with another proposal.
     """
     path = Path(path)
-    spec = {"n": n, "m": m, "seed": seed, "temperature": temperature}
+    spec = {"n": n, "m": m, "seed": seed, "temperature": temperature, "label": label}
     if path.exists():
         data = torch.load(path, weights_only=True)
         if data["spec"] != spec:
@@ -157,7 +159,8 @@ def rate_curve(run: Run, *, n: int, m: int, seed: int, successes: Successes | No
     if draws is None:
         succ, rest = proposal_draws(run.prior, successes, n, m, seed, last.temperature)
     else:
-        succ, rest = cached_draws(run.prior, successes, n, m, seed, last.temperature, draws)
+        label = json.dumps([run.config.task, run.config.task_options], sort_keys=True, default=str)
+        succ, rest = cached_draws(run.prior, successes, n, m, seed, last.temperature, draws, label)
     first_s = first_rejection(last.regions, last, succ)
     first_r = first_rejection(last.regions, last, rest)
     known = {e.key: e.round for e in run.ledger.evaluations(status="done") if not e.reward}
