@@ -1,5 +1,6 @@
 """posterior.guard_successes: a new region never rejects a success already in the ledger."""
 
+import csv
 import math
 
 import pytest
@@ -62,3 +63,6 @@ def test_guarded_regions_spare_every_known_success_and_replay_the_same(tmp_path)
     assert any(d.get("guard_spared", 0) > 0 and d["region_slack"] > 0 for d in rounds.values())
     for region in post.regions:  # replayed from the ledger, not recomputed
         assert region.slack == rounds[region.round]["region_slack"]
+    with open(run.run_dir / "metrics.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert any(float(row["region_slack"] or 0) > 0 for row in rows)
