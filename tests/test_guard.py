@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from banel_plugins.posterior_scorers import RatioScorer
 from click.testing import CliRunner
 
 from banel_framework.cli import main
@@ -14,7 +15,6 @@ from banel_framework.errors import BanelError
 from banel_framework.posterior import guard_slack
 from banel_framework.run import open_run
 from banel_framework.samples import Samples
-from plugins.posterior_scorers import RatioScorer
 
 
 def test_guard_slack_is_the_least_lowering_that_rejects_nothing():
