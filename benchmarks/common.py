@@ -15,6 +15,9 @@ import torch
 #: Where figures go (BANEL_BENCH_RESULTS redirects them, e.g. for the tests).
 RESULTS = Path(os.environ.get("BANEL_BENCH_RESULTS") or Path(__file__).parent / "results")
 
+#: Seed of the rewarded proposals behind shared rate curves (rate_curve.py, digits.py --draws).
+CURVE_SEED = 4242
+
 
 def best_of(fn: Callable[[], Any], repeats: int = 3) -> float:
     """The fastest of `repeats` wall-clock timings of fn() (noise only ever adds time)."""

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import write
+from common import CURVE_SEED, write
 
 from banel_framework.curve import rate_curve
 from banel_framework.evaluation import Evaluator, clopper_pearson
@@ -51,7 +51,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--curve-m", type=int, default=200_000)
     ap.add_argument("--final-samples", type=int, default=2000)
     ap.add_argument("--draws", help="Share the curve's rewarded proposals across seeds through "
-                    "this file (made on first use; same as rate_curve.py --draws, seed 4242).")
+                    "this file (made on first use; the same draws as rate_curve.py --draws).")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", default="benchmarks/runs/digits", help="Where run directories go.")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="Extra key=value.")
@@ -92,7 +92,8 @@ def one_seed(seed: int, args: argparse.Namespace, prior: dict) -> dict:
     summary = execute(run)
     wall = time.perf_counter() - start
     if args.draws:  # one set of rewarded proposals for every seed: paired curves, drawn once
-        curve = rate_curve(run, n=args.curve_n, m=args.curve_m, seed=4242, draws=args.draws)
+        curve = rate_curve(run, n=args.curve_n, m=args.curve_m, seed=CURVE_SEED,
+                           draws=args.draws)
     else:
         curve = rate_curve(run, n=args.curve_n, m=args.curve_m,
                            seed=derive_seed(seed, "benchmark-curve"))

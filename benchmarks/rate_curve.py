@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import write
+from common import CURVE_SEED, write
 
 from banel_framework.curve import rate_curve
 from banel_framework.run import create_run, open_run, plan, user_layers
@@ -43,7 +43,7 @@ def main() -> None:
     ap.add_argument("run_dir", nargs="?")
     ap.add_argument("--n", type=int, default=1_000_000, help="Proposals rewarded.")
     ap.add_argument("--m", type=int, default=200_000, help="Proposals checked for acceptance.")
-    ap.add_argument("--seed", type=int, default=4242)
+    ap.add_argument("--seed", type=int, default=CURVE_SEED)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--draws", help="File of rewarded proposals to reuse (made on first use): "
                     "runs that share a prior share their draws.")
