@@ -53,6 +53,11 @@ class FailureModelConfig(Section):
     data: Literal["round", "all"] = Field(
         "round", description="Fit phi on this round's negatives or on all negatives so far."
     )
+    success_weight: float = Field(
+        0.0, ge=0, description="Weight of each known success as a counter-example in phi's fit "
+        "(its log-likelihood is pushed down with this weight; a negative has weight 1); "
+        "0 = the paper's fit on failures only."
+    )
     fit: FitSettings = Field(default_factory=FitSettings, description="Fitting schedule for phi.")
     options: dict[str, Any] = Field(default_factory=dict, description="Options of the builder.")
 

@@ -207,13 +207,20 @@ class BanelMethod(Method):
             run.ledger.set_round(r, "fitted", {"failure_model": None, "phi_samples": 0})
             return None
         parent = trainable(st.posterior.proposal) if fm.init == "proposal" else st.posterior.prior
+        extra: dict[str, Any] = {}
+        counter = []
+        if fm.success_weight > 0:  # known successes so far, as counter-examples
+            counter = [e.key for e in run.ledger.solutions() if e.round <= r]
+            extra = {"counter_examples": Samples.from_keys(counter) if counter else None,
+                     "counter_weight": fm.success_weight}
         phi, fit = run.failure_builder.fit(parent, Samples.from_keys(keys), fm.fit,
                                            from_scratch=fm.init == "scratch",
-                                           seed=run.seed(r, "failure_model"))
+                                           seed=run.seed(r, "failure_model"), **extra)
         path = run.checkpoint(f"failure_model_r{r:03d}.pt")
         phi.save(path)
         run.ledger.set_round(r, "fitted", {
             "failure_model": _rel(run, path), "phi_samples": len(keys),
+            "phi_counter_examples": len(counter),
             "phi_epochs": fm.fit.epochs, "phi_seconds": fit.seconds, "phi_steps": fit.steps,
             "phi_loss": fit.final_loss})
         return phi

@@ -95,6 +95,8 @@ class FailureModelBuilder(ABC):
     """Fits a failure model p_phi on the negatives of a round."""
 
     Options: ClassVar[type[Options]] = Options
+    #: True if `fit` accepts `counter_examples` (failure_model.success_weight > 0 needs it).
+    accepts_counter_examples: ClassVar[bool] = False
 
     def __init__(self, options: Options | None = None):
         self.options = options or self.Options()
@@ -111,8 +113,14 @@ class FailureModelBuilder(ABC):
         *,
         from_scratch: bool,
         seed: int,
+        counter_examples: Samples | None = None,
+        counter_weight: float = 0.0,
     ) -> tuple[LogProbModel, FitResult]:
-        """Return a model fitted on `negatives`, initialised from `parent` (or fresh if from_scratch)."""
+        """Return a model fitted on `negatives`, initialised from `parent` (or fresh if from_scratch).
+
+        Builders with `accepts_counter_examples` also push the log-likelihood of
+        `counter_examples` (known successes) down, each with weight `counter_weight`.
+        """
 
     def load(self, parent: Generator, path: Path) -> LogProbModel:
         """A failure model saved by a previous `fit` (weights only), shaped like `parent`."""

@@ -86,6 +86,13 @@ def plan(user_layers: list[dict[str, Any]], host: PluginHost | None = None) -> P
     fb_cls = reg.get("failure_model", config.failure_model.name).obj
     fb = fb_cls(validate_options(fb_cls.Options, config.failure_model.options, "failure_model.options"))
     fb.check(config)
+    if config.failure_model.success_weight > 0 and not fb_cls.accepts_counter_examples:
+        raise BanelError(f"invalid configuration: failure_model.success_weight needs a builder "
+                         f"that accepts counter-examples; {config.failure_model.name!r} does not")
+    if config.failure_model.success_weight > 0 and config.banel.train_on_positives:
+        raise BanelError("invalid configuration: failure_model.success_weight and "
+                         "banel.train_on_positives contradict each other (successes pushed out "
+                         "of phi and fitted into it); set one")
     sc_cls = reg.get("posterior_scorer", config.posterior.name).obj
     scorer = sc_cls(config.posterior)
     gen_name = config.generator.name or task.default_generator

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from banel_framework.config import FitSettings
 from banel_framework.hookspecs import hookimpl
 from banel_framework.interfaces import FailureModelBuilder, FitResult, Generator, LogProbModel
@@ -9,12 +11,24 @@ from banel_framework.samples import Samples
 
 
 class FinetuneFailureModel(FailureModelBuilder):
-    """p_phi = a copy of the parent (or a fresh model) fitted by maximum likelihood on negatives."""
+    """p_phi = a copy of the parent (or a fresh model) fitted by maximum likelihood on negatives.
+
+    Counter-examples (known successes) join the fit with a negative weight, so that phi
+    learns what the failures have and the successes lack.
+    """
+
+    accepts_counter_examples = True
 
     def fit(self, parent: Generator, negatives: Samples, settings: FitSettings, *,
-            from_scratch: bool, seed: int) -> tuple[LogProbModel, FitResult]:
+            from_scratch: bool, seed: int, counter_examples: Samples | None = None,
+            counter_weight: float = 0.0) -> tuple[LogProbModel, FitResult]:
         phi = parent.fresh() if from_scratch else parent.clone()
-        result = phi.fit(negatives, settings, seed=seed)
+        if counter_examples is None or not len(counter_examples) or counter_weight <= 0:
+            return phi, phi.fit(negatives, settings, seed=seed)
+        weights = torch.cat([torch.ones(len(negatives)),
+                             torch.full((len(counter_examples),), -counter_weight)])
+        result = phi.fit(Samples.cat([negatives, counter_examples]), settings, seed=seed,
+                         weights=weights)
         return phi, result
 
 
