@@ -15,7 +15,8 @@ METRIC_COLUMNS = [
     "round", "nre_after", "nre_round", "successes", "solutions_total", "proposals_drawn",
     "accepted", "acceptance", "new_candidates", "duplicates", "regions", "sampling_seconds",
     "proposals_per_second", "accepted_per_second", "phi_samples", "phi_epochs", "phi_seconds",
-    "phi_loss", "region_slack", "guard_spared", "acceptance_next", "distilled", "distill_samples", "distill_seconds",
+    "phi_loss", "phi_counter_examples", "region_slack", "guard_spared", "acceptance_next",
+    "distilled", "distill_samples", "distill_seconds",
     "eval_rate", "eval_low", "eval_high", "eval_n", "eval_exact", "eval_acceptance",
     "round_seconds", "failure_model", "proposal_after",
 ]

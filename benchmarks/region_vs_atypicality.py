@@ -1,0 +1,69 @@
+"""Do a run's regions beat a plain atypicality filter at the same acceptance?
+
+    python benchmarks/region_vs_atypicality.py RUN_DIR --draws DRAWS.pt [--m 50000]
+
+Scores every region of a finished run (no distillation) on the draws file's successes and on m
+of its prior samples, and compares, after every tenth round, the gain of the regions with the
+gain of keeping only the samples whose prior log-likelihood lies below the quantile that gives
+the same acceptance. DRAWS.pt is a file written by `rate_curve.py --draws`.
+Writes benchmarks/results/region_vs_atypicality_<name or run name>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import write
+
+from banel_framework.engine import replay
+from banel_framework.posterior import Posterior
+from banel_framework.run import open_run
+from banel_framework.samples import Samples
+
+
+def rejections(post: Posterior, samples: Samples, batch: int = 4096) -> torch.Tensor:
+    """[regions, samples] bool: does region k reject sample i (no early exit)."""
+    rows = []
+    for region in post.regions:
+        one = Posterior(post.prior, post.proposal, post.scorer, [region], post.temperature)
+        rows.append(torch.cat([one.reject_mask(samples.select(list(range(i, min(i + batch, len(samples))))))[0]
+                               for i in range(0, len(samples), batch)]))
+    return torch.stack(rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run_dir")
+    ap.add_argument("--draws", required=True)
+    ap.add_argument("--m", type=int, default=50_000)
+    ap.add_argument("--name", help="results/region_vs_atypicality_<name>.json (default: run name)")
+    args = ap.parse_args()
+    run = open_run(args.run_dir)
+    post = list(replay(run))[-1].posterior
+    data = torch.load(args.draws, weights_only=True)
+    succ, rest = Samples.from_keys(data["succ"]), Samples.from_keys(data["rest"][: args.m])
+    rej_s, rej_r = rejections(post, succ), rejections(post, rest)
+    th_s, th_r = post.prior.log_prob(succ).double(), post.prior.log_prob(rest).double()
+    rows = []
+    for k in range(10, len(post.regions) + 1, 10):
+        acc_r = (~rej_r[:k].any(0)).double().mean().item()
+        kept = int((~rej_s[:k].any(0)).sum())
+        q = torch.quantile(th_r, acc_r)
+        a_kept, a_acc = int((th_s <= q).sum()), (th_r <= q).double().mean().item()
+        row = {"regions": k, "acceptance": acc_r, "kept": kept,
+               "gain": kept / len(succ) / acc_r if acc_r else None,
+               "atypical_kept": a_kept, "atypical_gain": a_kept / len(succ) / a_acc if a_acc else None}
+        rows.append(row)
+        print(f"{k:3d} regions: acceptance {acc_r:.4f}, {kept} of {len(succ)} kept, gain "
+              f"{row['gain']:.2f}x | atypicality filter: {a_kept} kept, gain {row['atypical_gain']:.2f}x")
+    write(f"region_vs_atypicality_{args.name or Path(args.run_dir).name}", {
+        "run_dir": args.run_dir, "draws": args.draws, "m": args.m, "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
