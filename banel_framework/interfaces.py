@@ -122,6 +122,18 @@ class FailureModelBuilder(ABC):
         `counter_examples` (known successes) down, each with weight `counter_weight`.
         """
 
+    @staticmethod
+    def fit_on(phi: Generator, negatives: Samples, settings: FitSettings, *, seed: int,
+               counter_examples: Samples | None = None, counter_weight: float = 0.0
+               ) -> FitResult:
+        """Fit `phi` on the negatives (weight 1) and the counter-examples (weight -counter_weight)."""
+        if counter_examples is None or not len(counter_examples) or counter_weight <= 0:
+            return phi.fit(negatives, settings, seed=seed)
+        weights = torch.cat([torch.ones(len(negatives)),
+                             torch.full((len(counter_examples),), -float(counter_weight))])
+        return phi.fit(Samples.cat([negatives, counter_examples]), settings, seed=seed,
+                       weights=weights)
+
     def load(self, parent: Generator, path: Path) -> LogProbModel:
         """A failure model saved by a previous `fit` (weights only), shaped like `parent`."""
         model = parent.fresh()

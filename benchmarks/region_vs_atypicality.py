@@ -47,8 +47,11 @@ def main() -> None:
     post = list(replay(run))[-1].posterior
     data = torch.load(args.draws, weights_only=True)
     succ, rest = Samples.from_keys(data["succ"]), Samples.from_keys(data["rest"][: args.m])
-    rej_s, rej_r = rejections(post, succ), rejections(post, rest)
     th_s, th_r = post.prior.log_prob(succ).double(), post.prior.log_prob(rest).double()
+    if post.proposal is post.prior:  # the samples carry their proposal log-likelihoods
+        succ = Samples(succ.tokens, succ.lengths, th_s.float())
+        rest = Samples(rest.tokens, rest.lengths, th_r.float())
+    rej_s, rej_r = rejections(post, succ), rejections(post, rest)
     rows = []
     for k in range(10, len(post.regions) + 1, 10):
         acc_r = (~rej_r[:k].any(0)).double().mean().item()

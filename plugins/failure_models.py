@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import torch
-
 from banel_framework.config import FitSettings
 from banel_framework.hookspecs import hookimpl
 from banel_framework.interfaces import FailureModelBuilder, FitResult, Generator, LogProbModel
@@ -23,13 +21,8 @@ class FinetuneFailureModel(FailureModelBuilder):
             from_scratch: bool, seed: int, counter_examples: Samples | None = None,
             counter_weight: float = 0.0) -> tuple[LogProbModel, FitResult]:
         phi = parent.fresh() if from_scratch else parent.clone()
-        if counter_examples is None or not len(counter_examples) or counter_weight <= 0:
-            return phi, phi.fit(negatives, settings, seed=seed)
-        weights = torch.cat([torch.ones(len(negatives)),
-                             torch.full((len(counter_examples),), -counter_weight)])
-        result = phi.fit(Samples.cat([negatives, counter_examples]), settings, seed=seed,
-                         weights=weights)
-        return phi, result
+        return phi, self.fit_on(phi, negatives, settings, seed=seed,
+                                counter_examples=counter_examples, counter_weight=counter_weight)
 
 
 @hookimpl

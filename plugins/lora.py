@@ -163,14 +163,18 @@ class LoraFailureModel(FailureModelBuilder):
             raise ConfigError("failure_model.init=scratch: a LoRA adapter always starts from "
                               "its base; use init=prior or failure_model.name=finetune")
 
+    accepts_counter_examples = True
+
     def fit(self, parent: Generator, negatives: Samples, settings: FitSettings, *,
-            from_scratch: bool, seed: int) -> tuple[LoraGenerator, FitResult]:
+            from_scratch: bool, seed: int, counter_examples: Samples | None = None,
+            counter_weight: float = 0.0) -> tuple[LoraGenerator, FitResult]:
         if from_scratch:
             raise ConfigError("failure_model.init=scratch: a LoRA adapter always starts from "
                               "its base; set init=prior (in config.yaml to resume this run) or "
                               "use failure_model.name=finetune")
         phi = self._host(parent).add(self.options, seed)
-        result = phi.fit(negatives, settings, seed=seed)
+        result = self.fit_on(phi, negatives, settings, seed=seed,
+                             counter_examples=counter_examples, counter_weight=counter_weight)
         result.extra["adapter_bytes"] = phi.adapter_bytes()
         return phi, result
 

@@ -106,3 +106,16 @@ def test_lora_from_scratch_is_refused_before_any_nre(tmp_path):
                                     "--set", "failure_model.init=scratch"])
     assert res.exit_code == 2 and "init=scratch" in res.stderr
     assert not out.exists()
+
+
+def test_lora_adapters_take_counter_examples(tiny_lm):
+    base = prior(tiny_lm)
+    drawn = base.sample(9, seed=3)
+    neg, known = drawn.select(list(range(8))), drawn.select([8])
+    builder = LoraFailureModel(LoraOptions())
+    plain, _ = builder.fit(base, neg, FIT, from_scratch=False, seed=5)
+    taught, _ = builder.fit(base, neg, FIT, from_scratch=False, seed=5,
+                            counter_examples=known, counter_weight=1.0)
+    t, p = float(taught.log_prob(known)[0]), float(plain.log_prob(known)[0])
+    assert t < p - 1
+    assert LoraFailureModel.accepts_counter_examples
