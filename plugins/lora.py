@@ -147,6 +147,7 @@ class LoraFailureModel(FailureModelBuilder):
     """p_phi = the parent plus a LoRA adapter fitted on negatives; the base weights are shared."""
 
     Options = LoraOptions
+    accepts_counter_examples = True
 
     def __init__(self, options: LoraOptions | None = None):
         super().__init__(options)
@@ -162,8 +163,6 @@ class LoraFailureModel(FailureModelBuilder):
         if config.failure_model.init == "scratch":
             raise ConfigError("failure_model.init=scratch: a LoRA adapter always starts from "
                               "its base; use init=prior or failure_model.name=finetune")
-
-    accepts_counter_examples = True
 
     def fit(self, parent: Generator, negatives: Samples, settings: FitSettings, *,
             from_scratch: bool, seed: int, counter_examples: Samples | None = None,
