@@ -50,3 +50,38 @@ def test_rate_curve_quick(tmp_path):
     assert data["task"] == "toy-1d" and len(data["curve"]) >= 3
     assert data["curve"][-1]["rate"] > data["curve"][0]["rate"]
     assert "excluding known" in out
+
+
+def test_region_analysis_scripts_on_a_toy_run(tmp_path):
+    from click.testing import CliRunner
+
+    from banel_framework.cli import main
+    from banel_framework.run import open_run
+
+    run_dir, draws = tmp_path / "toy", tmp_path / "draws.pt"
+    res = CliRunner().invoke(main, ["run", "--out", str(run_dir), "-q", "--budget", "300",
+                                    "--set", "banel.distill.enabled=false"])
+    assert res.exit_code == 0, res.output
+    last = max(e.round for e in open_run(run_dir).ledger.solutions())
+    env = {**os.environ, "BANEL_BENCH_RESULTS": str(tmp_path / "results"), "OMP_NUM_THREADS": "1"}
+
+    def script(name, *args):
+        out = subprocess.run([sys.executable, str(BENCH / name), str(run_dir), *args], env=env,
+                             capture_output=True, text=True, timeout=600, check=False)
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+        return out.stdout
+
+    script("rate_curve.py", "--n", "20000", "--m", "5000", "--draws", str(draws))
+    out = script("refit_region.py", "--round", str(last), "--draws", str(draws), "--m", "2000")
+    data = json.loads((tmp_path / "results" / f"refit_region_toy_r{last:03d}.json").read_text())
+    assert [r["weight"] for r in data["rows"]] == [0.0, 1.0] and data["known_successes"] > 0
+    plain, taught = data["rows"]
+    assert all(0 <= r["rejects_prior"] <= 1 and 0 <= r["rejects_successes"] <= 1
+               for r in data["rows"])
+    # the counter-examples' own log-ratios fall when they join the fit
+    assert sum(taught["known_log_ratio"]) < sum(plain["known_log_ratio"])
+    assert "rejects" in out
+    out = script("region_vs_atypicality.py", "--draws", str(draws), "--m", "2000")
+    data = json.loads((tmp_path / "results" / "region_vs_atypicality_toy.json").read_text())
+    assert data["rows"] and all(0 < r["acceptance"] <= 1 for r in data["rows"])
+    assert "atypicality filter" in out
