@@ -2,9 +2,9 @@
 
     python benchmarks/region_vs_atypicality.py RUN_DIR --draws DRAWS.pt [--m 50000]
 
-Scores every region of a finished run (no distillation) on the draws file's successes and on m
-of its prior samples, and compares, after every tenth round, the gain of the regions with the
-gain of keeping only the samples whose prior log-likelihood lies below the quantile that gives
+Finds, for the draws file's successes and m of its prior samples, the first region of a finished
+run (no distillation) that rejects each (curve.first_rejection), and compares, after every tenth
+round, the gain of the regions with the gain of keeping only the samples whose prior log-likelihood lies below the quantile that gives
 the same acceptance. DRAWS.pt is a file written by `rate_curve.py --draws`.
 Writes benchmarks/results/region_vs_atypicality_<name or run name>.json.
 """
@@ -20,20 +20,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import write
 
+from banel_framework.curve import first_rejection
 from banel_framework.engine import replay
-from banel_framework.posterior import Posterior
 from banel_framework.run import open_run
 from banel_framework.samples import Samples
-
-
-def rejections(post: Posterior, samples: Samples, batch: int = 4096) -> torch.Tensor:
-    """[regions, samples] bool: does region k reject sample i (no early exit)."""
-    rows = []
-    for region in post.regions:
-        one = Posterior(post.prior, post.proposal, post.scorer, [region], post.temperature)
-        rows.append(torch.cat([one.reject_mask(samples.select(list(range(i, min(i + batch, len(samples))))))[0]
-                               for i in range(0, len(samples), batch)]))
-    return torch.stack(rows)
 
 
 def main() -> None:
@@ -51,11 +41,13 @@ def main() -> None:
     if post.proposal is post.prior:  # the samples carry their proposal log-likelihoods
         succ = Samples(succ.tokens, succ.lengths, th_s.float())
         rest = Samples(rest.tokens, rest.lengths, th_r.float())
-    rej_s, rej_r = rejections(post, succ), rejections(post, rest)
+    first_s = first_rejection(post.regions, post, succ)
+    first_r = first_rejection(post.regions, post, rest)
+    rounds = sorted(region.round for region in post.regions)
     rows = []
-    for k in range(10, len(post.regions) + 1, 10):
-        acc_r = (~rej_r[:k].any(0)).double().mean().item()
-        kept = int((~rej_s[:k].any(0)).sum())
+    for k in range(10, len(rounds) + 1, 10):  # kept by the first k regions: none rejects by then
+        acc_r = (first_r > rounds[k - 1]).double().mean().item()
+        kept = int((first_s > rounds[k - 1]).sum())
         q = torch.quantile(th_r, acc_r)
         a_kept, a_acc = int((th_s <= q).sum()), (th_r <= q).double().mean().item()
         row = {"regions": k, "acceptance": acc_r, "kept": kept,
