@@ -5,7 +5,8 @@
 Finds, for the draws file's successes and m of its prior samples, the first region of a finished
 run (no distillation) that rejects each (curve.first_rejection), and compares, after every tenth
 round, the gain of the regions with the gain of keeping only the samples whose prior
-log-likelihood lies below the quantile that gives the same acceptance. DRAWS.pt is a file written by `rate_curve.py --draws`.
+log-likelihood lies below the quantile that gives the same acceptance. DRAWS.pt is a file
+written by `rate_curve.py --draws`.
 Writes benchmarks/results/region_vs_atypicality_<name or run name>.json.
 """
 
