@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from .interfaces import Generator, LogProbModel, Method
 from .mixture import Mixture, trainable
 from .posterior import Posterior, RejectionRegion, guard_slack
@@ -300,7 +302,9 @@ class BanelMethod(Method):
             return out
         base = st.posterior.prior if dc.init == "prior" else trainable(st.posterior.proposal)
         distilled = base.clone()
-        fit = distilled.fit(res.samples, dc.fit, seed=run.seed(r, "distill_fit"))
+        data, weights, known = distill_data(run, res.samples, r)
+        fit = distilled.fit(data, dc.fit, seed=run.seed(r, "distill_fit"), weights=weights)
+        out["distill_successes"] = known
         path = run.checkpoint(f"proposal_r{r:03d}.pt")
         distilled.save(path)
         st.posterior = st.posterior.with_proposal(mix(run, distilled, st.posterior.prior))
@@ -309,6 +313,18 @@ class BanelMethod(Method):
         run.log(f"round {r}: distilled a new proposal on {len(res.samples)} posterior samples "
                 f"(acceptance was {res.acceptance:.3g})")
         return out
+
+
+def distill_data(run: Run, samples: Samples, r: int) -> tuple[Samples, torch.Tensor | None, int]:
+    """Posterior samples (weight 1) and, with distill.success_share > 0, the ledger's
+    successes up to round r sharing that part of the fit's weight."""
+    share = run.config.banel.distill.success_share
+    known = [e.key for e in run.ledger.solutions() if e.round <= r] if share > 0 else []
+    if not known:
+        return samples, None, 0
+    each = share / (1 - share) * len(samples) / len(known)
+    weights = torch.cat([torch.ones(len(samples)), torch.full((len(known),), each)])
+    return Samples.cat([samples, Samples.from_keys(known)]), weights, len(known)
 
 
 def observed_best(run: Run) -> int | None:
