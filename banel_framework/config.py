@@ -94,8 +94,8 @@ class DistillConfig(Section):
     prior_mix: float = Field(
         0.0, ge=0, lt=1, description="Sample the new proposal mixed with this share of the prior.")
     success_share: float = Field(
-        0.0, ge=0, lt=1, description="Share of the distillation fit's weight given to the "
-        "ledger's successes so far (positive evidence; 0 = the paper's posterior samples only).")
+        0.0, ge=0, lt=1, description="Share of the distillation fit made of the ledger's "
+        "successes so far, repeated (positive evidence; 0 = the paper's posterior samples only).")
     fit: FitSettings = Field(default_factory=lambda: FitSettings(epochs=3, lr=1e-3))
 
 

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from .interfaces import Generator, LogProbModel, Method
 from .mixture import Mixture, trainable
 from .posterior import Posterior, RejectionRegion, guard_slack
@@ -302,8 +300,8 @@ class BanelMethod(Method):
             return out
         base = st.posterior.prior if dc.init == "prior" else trainable(st.posterior.proposal)
         distilled = base.clone()
-        data, weights, known = distill_data(run, res.samples, r)
-        fit = distilled.fit(data, dc.fit, seed=run.seed(r, "distill_fit"), weights=weights)
+        data, known = distill_data(run, res.samples, r)
+        fit = distilled.fit(data, dc.fit, seed=run.seed(r, "distill_fit"))
         out["distill_successes"] = known
         path = run.checkpoint(f"proposal_r{r:03d}.pt")
         distilled.save(path)
@@ -315,16 +313,17 @@ class BanelMethod(Method):
         return out
 
 
-def distill_data(run: Run, samples: Samples, r: int) -> tuple[Samples, torch.Tensor | None, int]:
-    """Posterior samples (weight 1) and, with distill.success_share > 0, the ledger's
-    successes up to round r sharing that part of the fit's weight."""
+def distill_data(run: Run, samples: Samples, r: int) -> tuple[Samples, int]:
+    """Posterior samples and, with distill.success_share > 0, the ledger's successes up to
+    round r, each repeated so that together they make about that share of the fit."""
     share = run.config.banel.distill.success_share
     known = [e.key for e in run.ledger.solutions() if e.round <= r] if share > 0 else []
     if not known:
-        return samples, None, 0
-    each = share / (1 - share) * len(samples) / len(known)
-    weights = torch.cat([torch.ones(len(samples)), torch.full((len(known),), each)])
-    return Samples.cat([samples, Samples.from_keys(known)]), weights, len(known)
+        return samples, 0
+    # repeated, not up-weighted: one large weight would inflate Adam's second moment and
+    # freeze the very parameters it should move (measured on toy-1d)
+    copies = max(1, round(share / (1 - share) * len(samples) / len(known)))
+    return Samples.cat([samples, Samples.from_keys(known * copies)]), len(known)
 
 
 def observed_best(run: Run) -> int | None:
