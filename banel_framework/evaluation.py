@@ -35,16 +35,29 @@ class Rate:
     exact: bool
     k: int | None = None
     acceptance: float | None = None
+    novel_n: int | None = None  # samples not already evaluated in the ledger
+    novel_k: int | None = None  # successes among them
+
+    @property
+    def novel_rate(self) -> float | None:
+        """The success rate among samples the ledger has not seen (new solutions per sample)."""
+        if self.novel_n is None or self.novel_k is None:
+            return None
+        return self.novel_k / self.novel_n if self.novel_n else math.nan
 
     def as_dict(self) -> dict[str, Any]:
-        return {"rate": self.rate, "n": self.n, "k": self.k, "ci": list(self.ci),
-                "exact": self.exact, "acceptance": self.acceptance}
+        d = {"rate": self.rate, "n": self.n, "k": self.k, "ci": list(self.ci),
+             "exact": self.exact, "acceptance": self.acceptance}
+        if self.novel_n is not None:
+            d.update(novel_n=self.novel_n, novel_k=self.novel_k, novel_rate=self.novel_rate)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> Rate | None:
         if not d:
             return None
-        return cls(d["rate"], d["n"], tuple(d["ci"]), d["exact"], d.get("k"), d.get("acceptance"))
+        return cls(d["rate"], d["n"], tuple(d["ci"]), d["exact"], d.get("k"), d.get("acceptance"),
+                   d.get("novel_n"), d.get("novel_k"))
 
 
 class Evaluator:
@@ -76,8 +89,10 @@ class Evaluator:
             out.extend(float(r) for r in self.oracle(part, self.codec.decode_batch(part)))
         return torch.tensor(out, dtype=torch.float64)
 
-    def evaluate(self, posterior: Posterior, *, seed: int, n: int | None = None) -> Rate | None:
-        """The success rate of `posterior`, exact or from `n` fresh samples."""
+    def evaluate(self, posterior: Posterior, *, seed: int, n: int | None = None,
+                 known: set[str] | None = None) -> Rate | None:
+        """The success rate of `posterior`, exact or from `n` fresh samples; with `known`
+        (the ledger's keys), also the rate among samples not in it."""
         if self.mode == "none":
             return None
         if self.mode == "exact" and posterior.temperature == 1.0:
@@ -98,6 +113,12 @@ class Evaluator:
         got = len(draw.samples)
         if got == 0:
             return Rate(math.nan, 0, (math.nan, math.nan), False, 0, draw.acceptance)
-        k = int((self.rewards(draw.samples) > 0).sum())
+        ok = self.rewards(draw.samples) > 0
+        k = int(ok.sum())
+        novel_n = novel_k = None
+        if known is not None:
+            keys = draw.samples.keys()
+            new = torch.tensor([key not in known for key in keys], dtype=torch.bool)
+            novel_n, novel_k = int(new.sum()), int((ok & new).sum())
         return Rate(k / got, got, clopper_pearson(k, got, self.config.confidence), False, k,
-                    draw.acceptance)
+                    draw.acceptance, novel_n, novel_k)

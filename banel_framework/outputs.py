@@ -136,6 +136,10 @@ def console_table(summary: dict[str, Any], rows: list[dict[str, Any]], last: int
         if e:
             lines.append(f"{name:>6}: {_rate(e['rate'], e['ci'][0], e['ci'][1], e['exact'])}"
                          + (f"  (round {e['round']})" if name == "best" else ""))
+            if name == "final" and e.get("novel_n") is not None and e["n"]:
+                lines.append(f"{'':>8}{1 - e['novel_n'] / e['n']:.1%} of these samples were "
+                             f"already in the ledger; among the others: "
+                             f"{e['novel_k']}/{e['novel_n']} succeed")
     if ev.get("mode") == "none":
         lines.append("  (the task offers no cheap evaluation oracle: only the ledger's figures)")
     imp = summary.get("improvement")

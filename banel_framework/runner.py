@@ -40,7 +40,9 @@ def evaluate_final(run: Run) -> Rate | None:
         saved = Rate.from_dict(rec[1].get("eval")) if rec else None
     rate = saved
     if run.evaluator.mode != "none" and (saved is None or (not saved.exact and saved.n < n)):
-        rate = run.evaluator.evaluate(dist, seed=run.seed("eval", "final", round_), n=n)
+        known = {e.key for e in run.ledger.evaluations()}
+        rate = run.evaluator.evaluate(dist, seed=run.seed("eval", "final", round_), n=n,
+                                      known=known)
     if rate is not None:
         run.ledger.set_meta("eval_final", rate.as_dict())
     run.ledger.set_meta("final_round", round_)

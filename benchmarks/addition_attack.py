@@ -48,7 +48,12 @@ def table(summaries: list[dict[str, Any]]) -> dict[str, Any]:
            "final_mean": statistics.mean(finals), "final_median": statistics.median(finals),
            "final_std": statistics.stdev(finals) if len(finals) > 1 else 0.0,
            "best_mean": statistics.mean(best) if best else None,
-           "improvements": [s["improvement"] for s in summaries]}
+           "improvements": [s["improvement"] for s in summaries],
+           # success rate among final samples the ledger had not seen (None: not measured)
+           "novel_rates": [s["eval"]["final"].get("novel_rate") for s in summaries],
+           "known_shares": [1 - s["eval"]["final"]["novel_n"] / s["eval"]["final"]["n"]
+                            if s["eval"]["final"].get("novel_n") is not None else None
+                            for s in summaries]}
     out["improvement_of_mean"] = out["final_mean"] / prior if prior > 0 else None
     return out
 
@@ -84,7 +89,9 @@ def main() -> None:
         ev = s["eval"]
         print(f"seed {seed}: prior {ev['prior']['rate']:.2e}, final {ev['final']['rate']:.4f} "
               f"{[round(x, 4) for x in ev['final']['ci']]}, best {ev['best']['rate'] if ev['best'] else None}, "
-              f"improvement {s['improvement']}, {s['wall_seconds']:.0f}s")
+              f"improvement {s['improvement']}, {s['wall_seconds']:.0f}s"
+              + (f", rate among samples not in the ledger {ev['final']['novel_rate']:.4f}"
+                 if ev["final"].get("novel_rate") is not None else ""))
         with open(root / f"seed{seed}" / "metrics.csv") as fh:
             for row in csv.DictReader(fh):
                 per_round.append({"seed": seed, **row})
