@@ -55,6 +55,10 @@ def table(summaries: list[dict[str, Any]]) -> dict[str, Any]:
                             if s["eval"]["final"].get("novel_n") is not None else None
                             for s in summaries]}
     out["improvement_of_mean"] = out["final_mean"] / prior if prior > 0 else None
+    novel = [r for r in out["novel_rates"] if r is not None]
+    out["novel_mean"] = statistics.mean(novel) if len(novel) == len(finals) else None
+    out["novel_improvement_of_mean"] = (out["novel_mean"] / prior
+                                        if out["novel_mean"] is not None and prior > 0 else None)
     return out
 
 
@@ -105,6 +109,9 @@ def main() -> None:
     print(f"{'prior':>10} {t['prior_mean']:>9.2e}")
     print(f"{'banel':>10} {t['final_mean']:>9.4f} {t['final_median']:>9.4f} {t['final_std']:>9.4f} "
           f"{t['improvement_of_mean'] or 0:>7.1f}x")
+    if t["novel_mean"] is not None:
+        print(f"{'new only':>10} {t['novel_mean']:>9.4f} {'':>9} {'':>9} "
+              f"{t['novel_improvement_of_mean'] or 0:>7.1f}x   (samples not already in the ledger)")
     write(args.name or f"addition_attack_{variant}" + ("_quick" if args.quick else ""),
           {"args": vars(args), "table": t, "summaries": summaries, "rounds": per_round})
 
