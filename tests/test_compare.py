@@ -7,7 +7,13 @@ import pytest
 from click.testing import CliRunner
 
 from banel_framework.cli import main
-from banel_framework.compare import RunResult, banel_vs_best_baseline, curves, table
+from banel_framework.compare import (
+    RunResult,
+    banel_vs_best_baseline,
+    curves,
+    markdown_table,
+    table,
+)
 
 
 def invoke(*args):
@@ -110,6 +116,7 @@ def test_table_statistics_and_reference():
     assert vs["best_baseline"] == "rnd" and vs["ratio"] == pytest.approx(10.0)
     rows, reference = table(["banel"], [r for r in rs if r.method == "banel"])
     assert reference == "prior" and rows[0]["improvement"] == pytest.approx(30.0)
+    assert rows[0]["novel_mean"] is None and rows[0]["novel_improvement"] is None
     c = curves(["banel"], [fake("banel", 0, 0.01, 0.5, nre=50), fake("banel", 1, 0.01, 0.3)])
     assert c["banel"]["nre"] == [0, 50, 100]
     assert c["banel"]["mean"] == pytest.approx([0.01, 0.255, 0.4])  # seed 1 still at its prior
@@ -130,3 +137,16 @@ def test_every_method_on_a_tiny_addition_attack(tmp_path):
     c = json.loads((out / "compare.json").read_text())
     assert c["prior_same_across_methods"] and len(c["runs"]) == 5
     assert all(r["nre_used"] == 80 and r["final"] is not None for r in c["runs"])
+
+
+def test_table_reports_the_rate_among_samples_new_to_the_ledger():
+    rs = [fake("pretrained", 0, 0.01, 0.01), fake("banel", 0, 0.01, 0.5), fake("banel", 1, 0.01, 0.3)]
+    for r, novel in zip(rs, (0.01, 0.1, 0.02)):
+        r.summary["eval"]["final"]["novel_rate"] = novel
+    rows, _ = table(["pretrained", "banel"], rs)
+    by = {r["method"]: r for r in rows}
+    assert by["banel"]["novel_mean"] == pytest.approx(0.06)
+    assert by["banel"]["novel_improvement"] == pytest.approx(6.0)  # over pretrained's final rate
+    assert "| 0.06 | 6x |" in markdown_table(rows, "pretrained", "t", 100)
+    rs[2].summary["eval"]["final"].pop("novel_rate")  # one seed without it: no mean
+    assert {r["method"]: r for r in table(["banel"], rs[1:])[0]}["banel"]["novel_mean"] is None
