@@ -1,5 +1,7 @@
 """banel.distill.success_share: known successes join the distilled proposal's fit."""
 
+import csv
+
 from click.testing import CliRunner
 
 from banel_framework.cli import main
@@ -44,6 +46,9 @@ def test_distilled_proposal_puts_more_mass_on_known_successes(tmp_path):
     first = min(r for r, d in rounds.items() if d.get("distill_successes"))
     known = [e.key for e in taught.ledger.solutions() if e.round <= first]
     assert rounds[first]["distill_successes"] == len(known)
+    with open(taught.run_dir / "metrics.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert next(r for r in rows if r["round"] == str(first))["distill_successes"] == str(len(known))
     # the two runs are the same until the first distillation that sees a success
     assert [e.key for e in plain.ledger.evaluations(upto_round=first)] == \
         [e.key for e in taught.ledger.evaluations(upto_round=first)]
