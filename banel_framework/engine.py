@@ -210,7 +210,7 @@ class BanelMethod(Method):
         extra: dict[str, Any] = {}
         counter = []
         if fm.success_weight > 0:  # known successes so far, as counter-examples
-            counter = [e.key for e in run.ledger.solutions() if e.round <= r]
+            counter = successes_upto(run, r)
             extra = {"counter_examples": Samples.from_keys(counter) if counter else None,
                      "counter_weight": fm.success_weight}
         phi, fit = run.failure_builder.fit(parent, Samples.from_keys(keys), fm.fit,
@@ -313,11 +313,16 @@ class BanelMethod(Method):
         return out
 
 
+def successes_upto(run: Run, r: int) -> list[str]:
+    """Keys of the ledger's successes found in rounds up to r."""
+    return [e.key for e in run.ledger.solutions() if e.round <= r]
+
+
 def distill_data(run: Run, samples: Samples, r: int) -> tuple[Samples, int]:
     """Posterior samples and, with distill.success_share > 0, the ledger's successes up to
     round r, each repeated so that together they make about that share of the fit."""
     share = run.config.banel.distill.success_share
-    known = [e.key for e in run.ledger.solutions() if e.round <= r] if share > 0 else []
+    known = successes_upto(run, r) if share > 0 else []
     if not known:
         return samples, 0
     # repeated, not up-weighted: one large weight would inflate Adam's second moment and
