@@ -37,6 +37,8 @@ class Rate:
     acceptance: float | None = None
     novel_n: int | None = None  # samples not already evaluated in the ledger
     novel_k: int | None = None  # successes among them
+    distinct_k: int | None = None  # distinct successful samples
+    novel_distinct_k: int | None = None  # distinct successful samples not in the ledger
 
     @property
     def novel_rate(self) -> float | None:
@@ -50,6 +52,8 @@ class Rate:
              "exact": self.exact, "acceptance": self.acceptance}
         if self.novel_n is not None:
             d.update(novel_n=self.novel_n, novel_k=self.novel_k, novel_rate=self.novel_rate)
+        if self.distinct_k is not None:
+            d.update(distinct_k=self.distinct_k, novel_distinct_k=self.novel_distinct_k)
         return d
 
     @classmethod
@@ -57,7 +61,7 @@ class Rate:
         if not d:
             return None
         return cls(d["rate"], d["n"], tuple(d["ci"]), d["exact"], d.get("k"), d.get("acceptance"),
-                   d.get("novel_n"), d.get("novel_k"))
+                   d.get("novel_n"), d.get("novel_k"), d.get("distinct_k"), d.get("novel_distinct_k"))
 
 
 class Evaluator:
@@ -115,10 +119,12 @@ class Evaluator:
             return Rate(math.nan, 0, (math.nan, math.nan), False, 0, draw.acceptance)
         ok = self.rewards(draw.samples) > 0
         k = int(ok.sum())
-        novel_n = novel_k = None
+        novel_n = novel_k = distinct = novel_distinct = None
         if known is not None:
             keys = draw.samples.keys()
             new = torch.tensor([key not in known for key in keys], dtype=torch.bool)
             novel_n, novel_k = int(new.sum()), int((ok & new).sum())
+            hits = {key for key, hit in zip(keys, ok.tolist()) if hit}
+            distinct, novel_distinct = len(hits), len(hits - known)
         return Rate(k / got, got, clopper_pearson(k, got, self.config.confidence), False, k,
-                    draw.acceptance, novel_n, novel_k)
+                    draw.acceptance, novel_n, novel_k, distinct, novel_distinct)

@@ -140,6 +140,9 @@ def console_table(summary: dict[str, Any], rows: list[dict[str, Any]], last: int
                 lines.append(f"{'':>8}{1 - e['novel_n'] / e['n']:.1%} of these samples were "
                              f"already in the ledger; among the others: "
                              f"{e['novel_k']}/{e['novel_n']} succeed")
+            if name == "final" and e.get("distinct_k") is not None:
+                lines.append(f"{'':>8}distinct successful samples: {e['distinct_k']} "
+                             f"({e['novel_distinct_k']} not in the ledger)")
     if ev.get("mode") == "none":
         lines.append("  (the task offers no cheap evaluation oracle: only the ledger's figures)")
     imp = summary.get("improvement")

@@ -53,7 +53,13 @@ def table(summaries: list[dict[str, Any]]) -> dict[str, Any]:
            "novel_rates": [s["eval"]["final"].get("novel_rate") for s in summaries],
            "known_shares": [1 - s["eval"]["final"]["novel_n"] / s["eval"]["final"]["n"]
                             if s["eval"]["final"].get("novel_n") is not None else None
-                            for s in summaries]}
+                            for s in summaries],
+           # distinct successes the run's NREs found (the ledger's solutions)
+           "found": [s["solutions_found"] for s in summaries],
+           # distinct successful queries among the final samples, and those not in the ledger
+           "final_distinct": [s["eval"]["final"].get("distinct_k") for s in summaries],
+           "final_distinct_new": [s["eval"]["final"].get("novel_distinct_k") for s in summaries]}
+    out["found_mean"] = statistics.mean(out["found"])
     out["improvement_of_mean"] = out["final_mean"] / prior if prior > 0 else None
     novel = [r for r in out["novel_rates"] if r is not None]
     out["novel_mean"] = statistics.mean(novel) if len(novel) == len(finals) else None
@@ -93,7 +99,8 @@ def main() -> None:
         ev = s["eval"]
         print(f"seed {seed}: prior {ev['prior']['rate']:.2e}, final {ev['final']['rate']:.4f} "
               f"{[round(x, 4) for x in ev['final']['ci']]}, best {ev['best']['rate'] if ev['best'] else None}, "
-              f"improvement {s['improvement']}, {s['wall_seconds']:.0f}s"
+              f"improvement {s['improvement']}, {s['solutions_found']} successes found, "
+              f"{s['wall_seconds']:.0f}s"
               + (f", rate among samples not in the ledger {ev['final']['novel_rate']:.4f}"
                  if ev["final"].get("novel_rate") is not None else ""))
         with open(root / f"seed{seed}" / "metrics.csv") as fh:
@@ -112,6 +119,9 @@ def main() -> None:
     if t["novel_mean"] is not None:
         print(f"{'new only':>10} {t['novel_mean']:>9.4f} {'':>9} {'':>9} "
               f"{t['novel_improvement_of_mean'] or 0:>7.1f}x   (samples not already in the ledger)")
+    print(f"successes found in the budget per seed: {t['found']} (mean {t['found_mean']:.1f})")
+    print(f"distinct successes among the final samples per seed: {t['final_distinct']} "
+          f"(not in the ledger: {t['final_distinct_new']})")
     write(args.name or f"addition_attack_{variant}" + ("_quick" if args.quick else ""),
           {"args": vars(args), "table": t, "summaries": summaries, "rounds": per_round})
 
