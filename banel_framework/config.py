@@ -96,6 +96,10 @@ class DistillConfig(Section):
     success_share: float = Field(
         0.0, ge=0, lt=1, description="Share of the distillation fit made of the ledger's "
         "successes so far, repeated (positive evidence; 0 = the paper's posterior samples only).")
+    success_neighbours: float = Field(
+        0.0, ge=0, le=1, description="Part of that share given to the successes' neighbours: "
+        "the proposal's completions of random prefixes of them that pass the failure regions "
+        "(no NREs; needs a generator with complete()).")
     fit: FitSettings = Field(default_factory=lambda: FitSettings(epochs=3, lr=1e-3))
 
 

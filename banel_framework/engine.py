@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from .interfaces import Generator, LogProbModel, Method
 from .mixture import Mixture, trainable
 from .posterior import Posterior, RejectionRegion, guard_slack
@@ -300,9 +302,11 @@ class BanelMethod(Method):
             return out
         base = st.posterior.prior if dc.init == "prior" else trainable(st.posterior.proposal)
         distilled = base.clone()
-        data, known = distill_data(run, res.samples, r)
+        data, known, near = distill_data(run, res.samples, r, st.posterior)
         fit = distilled.fit(data, dc.fit, seed=run.seed(r, "distill_fit"))
         out["distill_successes"] = known
+        if dc.success_neighbours > 0:
+            out["distill_neighbours"] = near
         path = run.checkpoint(f"proposal_r{r:03d}.pt")
         distilled.save(path)
         st.posterior = st.posterior.with_proposal(mix(run, distilled, st.posterior.prior))
@@ -318,17 +322,51 @@ def successes_upto(run: Run, r: int) -> list[str]:
     return [e.key for e in run.ledger.solutions() if e.round <= r]
 
 
-def distill_data(run: Run, samples: Samples, r: int) -> tuple[Samples, int]:
+def distill_data(run: Run, samples: Samples, r: int, posterior: Posterior | None = None
+                 ) -> tuple[Samples, int, int]:
     """Posterior samples and, with distill.success_share > 0, the ledger's successes up to
-    round r, each repeated so that together they make about that share of the fit."""
-    share = run.config.banel.distill.success_share
+    round r (and, with success_neighbours, their neighbours), together about that share of
+    the fit; returns (data, successes, neighbours)."""
+    dc = run.config.banel.distill
+    share = dc.success_share
     known = successes_upto(run, r) if share > 0 else []
     if not known:
-        return samples, 0
+        return samples, 0, 0
+    total = round(share / (1 - share) * len(samples))  # rows of positive evidence
+    near = Samples.from_keys([])
+    if dc.success_neighbours > 0 and posterior is not None:
+        near = neighbours(run, posterior, known, round(total * dc.success_neighbours), r)
+    n_near = len(near)
     # repeated, not up-weighted: one large weight would inflate Adam's second moment and
     # freeze the very parameters it should move (measured on toy-1d)
-    copies = max(1, round(share / (1 - share) * len(samples) / len(known)))
-    return Samples.cat([samples, Samples.from_keys(known * copies)]), len(known)
+    copies = max(1, round((total - n_near) / len(known)))
+    parts = [samples, Samples.from_keys(known * copies)] + ([near] if n_near else [])
+    return Samples.cat(parts), len(known), n_near
+
+
+def neighbours(run: Run, posterior: Posterior, known: list[str], n: int, r: int) -> Samples:
+    """Up to n distinct completions, by the current proposal, of random prefixes of the known
+    successes, kept when no failure region rejects them and the ledger has not evaluated them."""
+    proposal = trainable(posterior.proposal)
+    base = Samples.from_keys(known)
+    gen = torch.Generator().manual_seed(run.seed(r, "neighbours"))
+    evaluated = run.ledger.is_known
+    kept: dict[str, int] = {}
+    rows: list[Samples] = []
+    for attempt in range(8):  # a few batches; fewer neighbours rather than a long search
+        pick = torch.randint(len(known), (max(n, 1) * 2,), generator=gen)
+        prefixes = base.select(pick)
+        cut = 1 + (torch.rand(len(pick), generator=gen) * (prefixes.lengths - 1).clamp(min=1)).long()
+        prefixes = Samples(prefixes.tokens, torch.minimum(cut, prefixes.lengths - 1).clamp(min=1))
+        done = proposal.complete(prefixes, seed=run.seed(r, "neighbours", attempt))
+        rejected, _ = posterior.reject_mask(done)
+        for i, key in enumerate(done.keys()):
+            if not rejected[i] and key not in kept and not evaluated(key):
+                kept[key] = i
+                rows.append(done.select([i]))
+                if len(kept) >= n:
+                    return Samples.cat(rows)
+    return Samples.cat(rows)
 
 
 def observed_best(run: Run) -> int | None:

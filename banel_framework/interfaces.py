@@ -57,6 +57,8 @@ class Generator(LogProbModel):
     Options: ClassVar[type[Options]] = Options
     #: False for large models whose weights should not be copied into every run directory.
     save_with_run: ClassVar[bool] = True
+    #: True if `complete` continues prefixes (banel.distill.success_neighbours needs it).
+    completes_prefixes: ClassVar[bool] = False
 
     @classmethod
     def build(cls, options: Options, trainer: TrainerConfig) -> Generator:
@@ -66,6 +68,12 @@ class Generator(LogProbModel):
     @abstractmethod
     def sample(self, n: int, *, seed: int, temperature: float = 1.0) -> Samples:
         """Draw `n` samples with their log-probs (under temperature 1 unless stated)."""
+
+    def complete(self, prefixes: Samples, *, seed: int, temperature: float = 1.0) -> Samples:
+        """Continue each prefix (its tokens up to its length) by sampling; full log-probs.
+
+        Optional: banel.distill.success_neighbours needs it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot complete prefixes")
 
     @abstractmethod
     def fit(

@@ -16,7 +16,7 @@ METRIC_COLUMNS = [
     "accepted", "acceptance", "new_candidates", "duplicates", "regions", "sampling_seconds",
     "proposals_per_second", "accepted_per_second", "phi_samples", "phi_epochs", "phi_seconds",
     "phi_loss", "phi_counter_examples", "region_slack", "guard_spared", "acceptance_next",
-    "distilled", "distill_samples", "distill_successes", "distill_seconds",
+    "distilled", "distill_samples", "distill_successes", "distill_neighbours", "distill_seconds",
     "eval_rate", "eval_low", "eval_high", "eval_n", "eval_exact", "eval_acceptance",
     "round_seconds", "failure_model", "proposal_after",
 ]

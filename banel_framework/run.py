@@ -97,6 +97,11 @@ def plan(user_layers: list[dict[str, Any]], host: PluginHost | None = None) -> P
     scorer = sc_cls(config.posterior)
     gen_name = config.generator.name or task.default_generator
     gen_cls = reg.get("generator", gen_name).obj
+    dc = config.banel.distill
+    if dc.success_neighbours > 0 and dc.success_share > 0 and \
+            not getattr(gen_cls, "completes_prefixes", False):
+        raise BanelError(f"invalid configuration: banel.distill.success_neighbours needs a "
+                         f"generator that completes prefixes; {gen_name!r} does not")
     known = set(getattr(gen_cls, "Options", type("O", (), {"model_fields": {}})).model_fields)
     unknown = sorted(set(config.generator.options) - known) if known else []
     if unknown:

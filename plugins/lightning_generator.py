@@ -47,6 +47,12 @@ class SequenceModule(L.LightningModule):
                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(tokens [n, T], lengths [n], log p at temperature 1 [n])."""
 
+    def complete_sequences(self, prefix: torch.Tensor, prefix_lengths: torch.Tensor,
+                           generator: torch.Generator, temperature: float
+                           ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(tokens [n, T], lengths [n]): each row's prefix, then sampled tokens."""
+        raise NotImplementedError(f"{type(self).__name__} cannot complete prefixes")
+
     def architecture(self) -> dict[str, Any]:
         """Constructor arguments of a same-shaped model with fresh weights."""
         return dict(self.hparams)
@@ -125,6 +131,15 @@ class LightningGenerator(Generator):
         gen = torch_generator(seed, self.device)
         tokens, lengths, lp = module.sample_sequences(n, gen, temperature)
         return Samples(tokens.cpu(), lengths.cpu(), lp.float().cpu())
+
+    @torch.no_grad()
+    def complete(self, prefixes: Samples, *, seed: int, temperature: float = 1.0) -> Samples:
+        module = self._ready()
+        gen = torch_generator(seed, self.device)
+        tokens, lengths = module.complete_sequences(prefixes.tokens, prefixes.lengths, gen,
+                                                    temperature)
+        out = Samples(tokens.cpu(), lengths.cpu())
+        return Samples(out.tokens, out.lengths, self.log_prob(out))
 
     @torch.no_grad()
     def log_prob(self, samples: Samples) -> torch.Tensor:

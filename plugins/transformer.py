@@ -160,6 +160,12 @@ class TransformerModule(SequenceModule):
     def sample_sequences(self, n: int, generator: torch.Generator, temperature: float):
         return self.decode(n, generator, temperature)
 
+    def complete_sequences(self, prefix: torch.Tensor, prefix_lengths: torch.Tensor,
+                           generator: torch.Generator, temperature: float):
+        tokens, lengths, _ = self.decode(len(prefix), generator, temperature, prefix=prefix,
+                                         prefix_lengths=prefix_lengths)
+        return tokens, lengths
+
 
 class TransformerOptions(Options):
     """Options of the transformer generator (architecture and sizes)."""
@@ -188,6 +194,7 @@ class TransformerGenerator(LightningGenerator):
     module_cls = TransformerModule
     Options = TransformerOptions
     score_batch_size = 2048
+    completes_prefixes = True
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "family": "transformer"}

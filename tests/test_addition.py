@@ -17,6 +17,8 @@ from banel_tasks.addition.arith import (
 from click.testing import CliRunner
 
 from banel_framework.cli import main
+from banel_framework.engine import neighbours, restore
+from banel_framework.run import open_run
 from banel_framework.samples import Samples
 
 TINY = ["--task", "addition-attack", "-q", "--set", "task_options.target.steps=20",
@@ -72,7 +74,10 @@ def test_oracle_rewards_wrong_answers_to_valid_queries_only():
 
 def test_quick_run_with_tiny_pretrained_models(tmp_path):
     out = tmp_path / "run"
-    res = CliRunner().invoke(main, ["run", "--out", str(out), "--budget", "120", *TINY])
+    res = CliRunner().invoke(main, ["run", "--out", str(out), "--budget", "120", *TINY,
+                                    "--set", "banel.distill.acceptance_below=1.0",
+                                    "--set", "banel.distill.samples=500",
+                                    "--set", "banel.distill.success_neighbours=0.5"])
     assert res.exit_code == 0, res.output + repr(res.exception)
     s = json.loads((out / "summary.json").read_text())
     assert s["nre_used"] == 120 and s["rounds"] == 3
@@ -82,6 +87,20 @@ def test_quick_run_with_tiny_pretrained_models(tmp_path):
     modes = json.loads((out / "plots" / "failure_modes.json").read_text())
     assert modes["successes"]["n"] == s["solutions_found"]
     assert (out / "plots" / "failure_modes.png").is_file()
+
+    # the successes' neighbours: completions of their prefixes, new to the ledger, not rejected
+    run = open_run(out)
+    rows = [d for _, _, d in run.ledger.rounds()]
+    assert all(d["distilled"] and d["distill_neighbours"] > 0 for d in rows)
+    st = restore(run)
+    known = [e.key for e in run.ledger.solutions()]
+    near = neighbours(run, st.posterior, known, 30, 99)
+    assert 0 < len(near) <= 30 and len(set(near.keys())) == len(near)
+    new_keys = near.keys()
+    assert not any(run.ledger.is_known(k) for k in new_keys)
+    assert not st.posterior.reject_mask(near)[0].any()
+    seqs = [tuple(map(int, k.split(","))) for k in known]
+    assert all(any(tuple(n[:1]) == s[:1] for s in seqs) for n in near.sequences())
 
 
 def test_leading_zero_option_changes_the_oracle(tmp_path):

@@ -30,14 +30,14 @@ def test_successes_take_their_share_of_the_distillation_fit(tmp_path):
     posterior = Samples.from_keys(["1", "2", "3"] * 100)
     last = max(r for r, _, _ in run.ledger.rounds())
     run.config.banel.distill.success_share = 0.25
-    data, n = distill_data(run, posterior, last)
-    assert n == len(known)
+    data, n, near = distill_data(run, posterior, last)
+    assert n == len(known) and near == 0
     extra = data.keys()[300:]
     assert data.keys()[:300] == posterior.keys() and set(extra) == set(known)
     assert {extra.count(k) for k in known} == {len(extra) // n}  # each success equally often
     assert abs(len(extra) / len(data) - 0.25) < 0.02
     run.config.banel.distill.success_share = 0.0
-    assert distill_data(run, posterior, last) == (posterior, 0)
+    assert distill_data(run, posterior, last) == (posterior, 0, 0)
 
 
 def test_distilled_proposal_puts_more_mass_on_known_successes(tmp_path):
@@ -58,3 +58,12 @@ def test_distilled_proposal_puts_more_mass_on_known_successes(tmp_path):
         path = run.run_dir / {r: d for r, _, d in run.ledger.rounds()}[first]["proposal_after"]
         lp[name] = load_generator(run.prior, path).log_prob(succ).logsumexp(0).item()
     assert lp["taught"] > lp["plain"] + 0.5  # more than 1.6x the mass on the known successes
+
+
+def test_neighbours_need_a_generator_that_completes_prefixes(tmp_path):
+    res = CliRunner().invoke(main, ["run", "--out", str(tmp_path / "r"), "--budget", "20",
+                                    "--set", "banel.distill.success_share=0.2",
+                                    "--set", "banel.distill.success_neighbours=0.5"])
+    assert res.exit_code != 0
+    assert "success_neighbours needs a generator that completes prefixes" in res.output
+    assert "Traceback" not in res.output

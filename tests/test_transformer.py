@@ -32,6 +32,18 @@ def test_prefix_decoding_follows_the_prefix_and_scores_only_the_rest():
     assert torch.allclose(lp, torch.stack([full[0, 3:].sum(), full[1, 1:].sum()]), atol=1e-5)
 
 
+def test_complete_continues_each_prefix_with_full_sequence_log_probs():
+    g = make()
+    prefixes = Samples(torch.tensor([[1, 2, 3, 0], [4, 4, 0, 0]] * 50), torch.tensor([3, 1] * 50))
+    out = g.complete(prefixes, seed=3)
+    assert len(out) == 100
+    assert (out.tokens[::2, :3] == torch.tensor([1, 2, 3])).all() and (out.tokens[1::2, 0] == 4).all()
+    assert (out.lengths[::2] > 3).all() and (out.lengths[1::2] > 1).all()
+    assert len(set(out.keys()[1::2])) > 5  # sampled continuations, not one greedy string
+    assert torch.allclose(out.log_prob, g.log_prob(out), atol=1e-5)
+    assert out.keys() == g.complete(prefixes, seed=3).keys()  # seeded
+
+
 def test_fit_learns_a_sequence_and_checkpoint_is_weights_only(tmp_path):
     g = make()
     data = Samples.from_sequences([[1, 2, 3, 5]] * 64)
