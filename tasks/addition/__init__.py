@@ -132,14 +132,14 @@ class AdditionAttack(Task):
     def defaults(self) -> dict[str, Any]:
         # See docs/addition-attack.md for what each choice measured against the paper's reading
         # (reference = prior, phi from the prior on the round's negatives). Successes found so
-        # far are counter-examples in phi's fit (weight 100) and a fifth of each distillation
+        # far are counter-examples in phi's fit (weight 100) and 40% of each distillation
         # fit: a departure from the paper's failures-only method (set both to 0 to restore it).
         return {
             "budget": 7500,
             "banel": {"samples_per_round": 500, "draw_batch_size": 4096,
                       "max_draws_per_round": 2_000_000,
                       "distill": {"enabled": True, "acceptance_below": 0.5, "samples": 5000,
-                                  "dedupe": True, "init": "proposal", "success_share": 0.2,
+                                  "dedupe": True, "init": "proposal", "success_share": 0.4,
                                   "fit": {"epochs": 2, "lr": 1e-3, "batch_size": 128}}},
             "failure_model": {"init": "proposal", "data": "all", "success_weight": 100.0,
                               "fit": {"epochs": 10, "lr": 1e-3, "batch_size": 64}},
