@@ -350,8 +350,7 @@ def neighbours(run: Run, posterior: Posterior, known: list[str], n: int, r: int)
     proposal = trainable(posterior.proposal)
     base = Samples.from_keys(known)
     gen = torch.Generator().manual_seed(run.seed(r, "neighbours"))
-    evaluated = run.ledger.is_known
-    kept: dict[str, int] = {}
+    kept: set[str] = set()
     rows: list[Samples] = []
     for attempt in range(8):  # a few batches; fewer neighbours rather than a long search
         pick = torch.randint(len(known), (max(n, 1) * 2,), generator=gen)
@@ -360,12 +359,15 @@ def neighbours(run: Run, posterior: Posterior, known: list[str], n: int, r: int)
         prefixes = Samples(prefixes.tokens, torch.minimum(cut, prefixes.lengths - 1).clamp(min=1))
         done = proposal.complete(prefixes, seed=run.seed(r, "neighbours", attempt))
         rejected, _ = posterior.reject_mask(done)
+        take = []
         for i, key in enumerate(done.keys()):
-            if not rejected[i] and key not in kept and not evaluated(key):
-                kept[key] = i
-                rows.append(done.select([i]))
-                if len(kept) >= n:
-                    return Samples.cat(rows)
+            if len(kept) < n and not rejected[i] and key not in kept \
+                    and not run.ledger.is_known(key):
+                kept.add(key)
+                take.append(i)
+        rows.append(done.select(take))
+        if len(kept) >= n:
+            break
     return Samples.cat(rows)
 
 
