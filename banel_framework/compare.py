@@ -184,6 +184,8 @@ def table(methods: list[str], results: list[RunResult]) -> tuple[list[dict[str, 
         per_seed = [r.summary["improvement"] for r in rs if _finite(r.summary.get("improvement"))]
         novel = [n for r in rs if _finite(n := ((r.summary.get("eval") or {}).get("final")
                                                 or {}).get("novel_rate"))]
+        distinct = [d for r in rs if (d := ((r.summary.get("eval") or {}).get("final")
+                                            or {}).get("novel_distinct_k")) is not None]
         rows.append({
             "method": m, "seeds": len(rs), "evaluated": len(finals),
             "nre_used_mean": _mean([r.summary["nre_used"] for r in rs]),
@@ -193,6 +195,9 @@ def table(methods: list[str], results: list[RunResult]) -> tuple[list[dict[str, 
             "final_min": min(finals) if finals else None, "final_max": max(finals) if finals else None,
             # success rate among final samples not already in the run's ledger
             "novel_mean": _mean(novel) if novel and len(novel) == len(finals) else None,
+            # distinct successful final samples not in the ledger (new failure cases)
+            "novel_distinct_mean": (_mean(distinct) if distinct and len(distinct) == len(finals)
+                                    else None),
             "solutions_mean": _mean([r.summary.get("solutions_found") or 0 for r in rs]),
             "improvement_over_prior": _ratio(_mean(finals), _mean(priors)),
             "improvement_per_seed_mean": _mean(per_seed),
@@ -226,15 +231,17 @@ def markdown_table(rows: list[dict[str, Any]], reference: str, task: str, budget
     head = (f"Final success rate on `{task}` after {budget} NREs "
             f"(improvement: mean final rate over the {reference}'s)\n\n"
             "| method | seeds | NREs | mean | median | std | improvement | new only | "
-            "improvement (new only) | solutions |\n"
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+            "improvement (new only) | distinct new | solutions |\n"
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
     lines = [f"| {r['method']} | {r['evaluated']}/{r['seeds']} | {_g(r['nre_used_mean'], 5)} | "
              f"{_g(r['final_mean'])} | {_g(r['final_median'])} | {_g(r['final_std'])} | "
              f"{_x(r['improvement'])} | {_g(r.get('novel_mean'))} | "
-             f"{_x(r.get('novel_improvement'))} | {_g(r['solutions_mean'], 5)} |" for r in rows]
+             f"{_x(r.get('novel_improvement'))} | {_g(r.get('novel_distinct_mean'), 5)} | "
+             f"{_g(r['solutions_mean'], 5)} |" for r in rows]
     prior = _mean([r["prior_mean"] for r in rows if r["prior_mean"] is not None])
     return (head + "\n".join(lines) + f"\n\nprior success rate (mean over seeds): {_g(prior)}; "
             "new only: success rate among final samples not already in the run's ledger; "
+            "distinct new: distinct successful final samples not in the ledger (mean over seeds); "
             "solutions: distinct successes found in the ledger (mean over seeds)\n")
 
 

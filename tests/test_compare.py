@@ -150,3 +150,15 @@ def test_table_reports_the_rate_among_samples_new_to_the_ledger():
     assert "| 0.06 | 6x |" in markdown_table(rows, "pretrained", "t", 100)
     rs[2].summary["eval"]["final"].pop("novel_rate")  # one seed without it: no mean
     assert {r["method"]: r for r in table(["banel"], rs[1:])[0]}["banel"]["novel_mean"] is None
+
+
+def test_table_reports_distinct_new_successes():
+    rs = [fake("pretrained", 0, 0.01, 0.01), fake("banel", 0, 0.01, 0.5), fake("banel", 1, 0.01, 0.3)]
+    for r, d in zip(rs, (2, 40, 10)):
+        r.summary["eval"]["final"]["novel_distinct_k"] = d
+    rows, _ = table(["pretrained", "banel"], rs)
+    by = {r["method"]: r for r in rows}
+    assert by["banel"]["novel_distinct_mean"] == 25 and by["pretrained"]["novel_distinct_mean"] == 2
+    assert "| 25 |" in markdown_table(rows, "pretrained", "t", 100)
+    rs[2].summary["eval"]["final"].pop("novel_distinct_k")  # one seed without it: no mean
+    assert table(["banel"], rs[1:])[0][0]["novel_distinct_mean"] is None
