@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .config import load_config_file, parse_overrides
+from .config import RunConfig, load_config_file, parse_overrides
 from .errors import BanelError
 from .plugins import PluginHost, get_host
 from .run import CONFIG_FILE, LEDGER_FILE, create_run, open_run, plan, user_layers
@@ -62,6 +62,14 @@ def _diff(a: Any, b: Any, prefix: str = "") -> str | None:
     return None if a == b else f"{prefix[:-1]} ({a!r} there, {b!r} now)"
 
 
+def _with_defaults(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved config as this version reads it: options added since take their defaults."""
+    try:
+        return RunConfig.model_validate(saved).model_dump(mode="json")
+    except ValueError:
+        return saved
+
+
 def run_one(run_dir: Path, layers: list[dict[str, Any]], host: PluginHost,
             progress: bool) -> tuple[dict[str, Any], str]:
     """Run, resume or skip one run directory; returns its summary and what was done."""
@@ -73,7 +81,7 @@ def run_one(run_dir: Path, layers: list[dict[str, Any]], host: PluginHost,
         run = create_run(p, run_dir, host)
         return execute(run), "ran"
     saved = load_config_file(run_dir / CONFIG_FILE)
-    diff = _diff(saved, p.config.model_dump(mode="json"))
+    diff = _diff(_with_defaults(saved), p.config.model_dump(mode="json"))
     if diff is not None:
         raise BanelError(f"{run_dir} was made with another configuration: {diff}; "
                          "choose another --out or restore the settings")

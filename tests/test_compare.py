@@ -69,6 +69,15 @@ def test_quick_comparison_then_skip_resume_and_report(tmp_path):
                  "--set", "posterior.filter_factor=3")
     assert res.exit_code == 2 and "another configuration: posterior.filter_factor" in res.stderr
 
+    # a run directory from an older version lacks options added since: their defaults apply
+    cfg = out / "banel" / "seed0" / "config.yaml"
+    text = cfg.read_text()
+    assert "success_neighbours: 0.0" in text
+    cfg.write_text("".join(line for line in text.splitlines(keepends=True)
+                           if "success_neighbours" not in line))
+    res = ok("compare", "--out", out, "--budget", "20", *QUICK)
+    assert res.stderr.count("skipped") == 6
+
     (out / "compare_table.md").unlink()
     res = ok("report", out)
     assert (out / "compare_table.md").read_text() in res.output
