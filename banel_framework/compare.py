@@ -190,10 +190,8 @@ def table(methods: list[str], results: list[RunResult]) -> tuple[list[dict[str, 
         finals = [f for r in rs if (f := _rate(r.summary, "final")) is not None]
         priors = [p for r in rs if (p := _rate(r.summary, "prior")) is not None]
         per_seed = [r.summary["improvement"] for r in rs if _finite(r.summary.get("improvement"))]
-        novel = [n for r in rs if _finite(n := ((r.summary.get("eval") or {}).get("final")
-                                                or {}).get("novel_rate"))]
-        distinct = [d for r in rs if (d := ((r.summary.get("eval") or {}).get("final")
-                                            or {}).get("novel_distinct_k")) is not None]
+        novel = [n for r in rs if _finite(n := _final(r).get("novel_rate"))]
+        distinct = [d for r in rs if (d := _final(r).get("novel_distinct_k")) is not None]
         rows.append({
             "method": m, "seeds": len(rs), "evaluated": len(finals),
             "nre_used_mean": _mean([r.summary["nre_used"] for r in rs]),
@@ -219,6 +217,11 @@ def table(methods: list[str], results: list[RunResult]) -> tuple[list[dict[str, 
         row["improvement"] = _ratio(row["final_mean"], base)
         row["novel_improvement"] = _ratio(row["novel_mean"], base)
     return rows, reference
+
+
+def _final(r: RunResult) -> dict[str, Any]:
+    """The run's final evaluation from its summary ({} when it has none)."""
+    return (r.summary.get("eval") or {}).get("final") or {}
 
 
 def banel_vs_best_baseline(rows: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -139,7 +139,8 @@ class LightningGenerator(Generator):
         tokens, lengths = module.complete_sequences(prefixes.tokens, prefixes.lengths, gen,
                                                     temperature)
         out = Samples(tokens.cpu(), lengths.cpu())
-        return Samples(out.tokens, out.lengths, self.log_prob(out))
+        out.log_prob = self.log_prob(out)  # of the whole sequence, prefix included
+        return out
 
     @torch.no_grad()
     def log_prob(self, samples: Samples) -> torch.Tensor:
