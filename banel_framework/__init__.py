@@ -12,14 +12,16 @@ from .interfaces import (
     Method,
     Options,
     PosteriorScorer,
-    PriorContext,
     RewardOracle,
     Task,
     TaskContext,
 )
 from .samples import Samples
 
-__version__ = "0.1.0"
+# last: binds the name `run` to the function, over the submodule of that name
+from .api import Result, open_run, run  # noqa: E402
+
+__version__ = "0.2.0"
 
 __all__ = [
     "BanelError",
@@ -34,7 +36,7 @@ __all__ = [
     "Method",
     "Options",
     "PosteriorScorer",
-    "PriorContext",
+    "Result",
     "RewardOracle",
     "RunConfig",
     "Samples",
@@ -43,4 +45,6 @@ __all__ = [
     "UnknownComponentError",
     "__version__",
     "hookimpl",
+    "open_run",
+    "run",
 ]

@@ -1,12 +1,11 @@
-"""The core's own plugin: the BaNEL method and the pretrained baseline."""
+"""The core's own plugin: the in-process oracle executor (methods and tasks are plugins)."""
 
 from __future__ import annotations
 
-from .engine import BanelMethod, PretrainedMethod
+from .executor import InlineExecutor
 from .hookspecs import hookimpl
 
 
 @hookimpl
-def register_methods(register):
-    register(BanelMethod.name, BanelMethod)
-    register(PretrainedMethod.name, PretrainedMethod)
+def register_executors(register):
+    register("inline", InlineExecutor, default=True)

@@ -47,7 +47,7 @@ def main() -> None:
 
 def _config_options(fn):
     fn = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-                      help="Override one option, e.g. --set banel.samples_per_round=50.")(fn)
+                      help="Override one option, e.g. --set rounds.samples_per_round=50.")(fn)
     fn = click.option("--config", "config_file", type=click.Path(dir_okay=False),
                       help="A TOML or YAML config file.")(fn)
     fn = click.option("--task", help="Task name (default: the built-in default task).")(fn)
@@ -58,7 +58,7 @@ def _config_options(fn):
 @_config_options
 @click.option("--seed", type=int, help="Seed of everything in the run.")
 @click.option("--budget", type=int, help="Hard NRE budget.")
-@click.option("--method", help="Method that spends the budget (default: banel).")
+@click.option("--method", help="Method that spends the budget (default: the registered default).")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: runs/...).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def run(task, config_file, sets, seed, budget, method, out, quiet) -> None:
@@ -123,29 +123,33 @@ def report(run_dirs) -> None:
 
 @main.command()
 @_config_options
-@click.option("--methods", default="pretrained,banel,reinforce,rnd,count", show_default=True,
-              help="Comma-separated methods to compare.")
+@click.option("--methods", help="Comma-separated methods to compare (default: every registered "
+              "method, the reference first).")
 @click.option("--seeds", type=int, default=3, show_default=True, help="Seeds 0..N-1 per method.")
 @click.option("--budget", type=int, help="NRE budget of every run (default: the task's).")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Parent of <method>/seed<k>/ run directories (default: runs/compare-<task>).")
 @click.option("--method-set", "method_sets", multiple=True, metavar="METHOD:KEY=VALUE",
-              help="Override one option for one method's runs, e.g. rnd:method_options.lr=0.1.")
+              help="Override one option for one method's runs, e.g. rnd:rnd.lr=0.1.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def compare(task, config_file, sets, methods, seeds, budget, out, method_sets, quiet) -> None:
     """Run methods over seeds (resumable) and write the comparison table, plot and compare.json."""
     from .compare import PLOT_FILE, TABLE_FILE
     from .compare import compare as run_compare
 
-    names = [m.strip() for m in methods.split(",") if m.strip()]
+    if methods:
+        names = [m.strip() for m in methods.split(",") if m.strip()]
+    else:
+        comps = get_host().registry.components("method")
+        names = [c.name for c in sorted(comps, key=lambda c: (not c.obj.reference, c.name))]
     out = out or f"runs/compare-{task or 'default'}"
     result = run_compare(task, names, list(range(seeds)), out=out, budget=budget,
                          config_file=config_file, sets=sets, method_sets=method_sets,
                          progress=not quiet, echo=lambda s: click.echo(s, err=True))
     click.echo(result["markdown"])
-    vs = result.get("banel_vs_best_baseline")
-    if vs and vs.get("ratio") is not None:
-        click.echo(f"banel / best baseline ({vs['best_baseline']}): {vs['ratio']:.3g}x")
+    for m, vs in (result.get("vs_best_other") or {}).items():
+        if vs.get("ratio") is not None:
+            click.echo(f"{m} / best other ({vs['best_other']}): {vs['ratio']:.3g}x")
     click.echo(f"comparison: {Path(out) / 'compare.json'}, {Path(out) / TABLE_FILE}, "
                f"{Path(out) / PLOT_FILE}")
 
@@ -183,17 +187,31 @@ def plugins() -> None:
 
 
 @main.command()
+def methods() -> None:
+    """List the registered methods."""
+    for c in get_host().registry.components("method"):
+        mark = " (default)" if c.meta.get("default") else ""
+        ref = " (reference)" if getattr(c.obj, "reference", False) else ""
+        click.echo(f"{c.name}{mark}{ref}  [{c.plugin}]  {getattr(c.obj, 'description', '')}")
+
+
+@main.command()
 @_config_options
+@click.option("--method", help="The method whose options to show (default: the default method).")
 @click.option("--describe", is_flag=True, help="List every option with its description instead.")
-def config(task, config_file, sets, describe) -> None:
+def config(task, config_file, sets, method, describe) -> None:
     """Print the effective configuration (task defaults, then file, then --set)."""
     from .run import plan, user_layers
 
     if describe:
-        for key, default, desc in describe_fields(RunConfig):
+        reg = get_host().registry
+        name = method or reg.default("method")
+        cls = reg.get("method", name).obj
+        rows = describe_fields(RunConfig) + describe_fields(cls.Options, f"{name}.")
+        for key, default, desc in rows:
             click.echo(f"{key} = {default}\n    {desc}")
         return
-    p = plan(user_layers(config_file, sets, task=task))
+    p = plan(user_layers(config_file, sets, task=task, method=method))
     click.echo(yaml.safe_dump(p.config.model_dump(mode="json"), sort_keys=False).rstrip())
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .config import RunConfig, load_config_file, parse_overrides
+from .config import load_config_file, parse_overrides
 from .errors import BanelError
 from .plugins import PluginHost, get_host
 from .run import CONFIG_FILE, LEDGER_FILE, create_run, open_run, plan, user_layers
@@ -21,7 +21,6 @@ from .run import CONFIG_FILE, LEDGER_FILE, create_run, open_run, plan, user_laye
 COMPARE_FILE = "compare.json"
 TABLE_FILE = "compare_table.md"
 PLOT_FILE = Path("plots") / "compare_success.png"
-REFERENCE = "pretrained"
 #: Config keys a resumed run may differ in from the comparison's plan.
 _FREE_KEYS = {"budget", "progress"}
 
@@ -62,11 +61,12 @@ def _diff(a: Any, b: Any, prefix: str = "") -> str | None:
     return None if a == b else f"{prefix[:-1]} ({a!r} there, {b!r} now)"
 
 
-def _with_defaults(saved: dict[str, Any]) -> dict[str, Any]:
-    """A saved config as this version reads it: options added since take their defaults."""
+def _with_defaults(saved: dict[str, Any], host: PluginHost) -> dict[str, Any]:
+    """A saved config as this version reads it: moved settings in their new place, options
+    added since at their defaults."""
     try:
-        return RunConfig.model_validate(saved).model_dump(mode="json")
-    except ValueError:
+        return plan([saved], host, saved=True).config.model_dump(mode="json")
+    except BanelError:
         return saved
 
 
@@ -81,7 +81,7 @@ def run_one(run_dir: Path, layers: list[dict[str, Any]], host: PluginHost,
         run = create_run(p, run_dir, host)
         return execute(run), "ran"
     saved = load_config_file(run_dir / CONFIG_FILE)
-    diff = _diff(_with_defaults(saved), p.config.model_dump(mode="json"))
+    diff = _diff(_with_defaults(saved, host), p.config.model_dump(mode="json"))
     if diff is not None:
         raise BanelError(f"{run_dir} was made with another configuration: {diff}; "
                          "choose another --out or restore the settings")
@@ -210,8 +210,9 @@ def table(methods: list[str], results: list[RunResult]) -> tuple[list[dict[str, 
             "wall_seconds_mean": _mean([r.summary.get("wall_seconds") or 0.0 for r in rs]),
             "stop_reasons": sorted({str(r.summary.get("stop_reason")) for r in rs}),
         })
-    ref_row = next((row for row in rows if row["method"] == REFERENCE and row["final_mean"]), None)
-    reference = REFERENCE if ref_row else "prior"
+    refs = reference_methods(methods)
+    ref_row = next((row for row in rows if row["method"] in refs and row["final_mean"]), None)
+    reference = ref_row["method"] if ref_row else "prior"
     for row in rows:
         base = ref_row["final_mean"] if ref_row else row["prior_mean"]
         row["improvement"] = _ratio(row["final_mean"], base)
@@ -224,17 +225,47 @@ def _final(r: RunResult) -> dict[str, Any]:
     return (r.summary.get("eval") or {}).get("final") or {}
 
 
-def banel_vs_best_baseline(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """BaNEL's improvement over that of the best other learning method (not pretrained)."""
-    banel = next((r for r in rows if r["method"] == "banel"), None)
-    others = [r for r in rows if r["method"] not in ("banel", REFERENCE)
-              and r["improvement"] is not None]
-    if banel is None or banel["improvement"] is None or not others:
-        return None
-    best = max(others, key=lambda r: r["improvement"])
-    return {"best_baseline": best["method"], "banel_improvement": banel["improvement"],
-            "baseline_improvement": best["improvement"],
-            "ratio": _ratio(banel["improvement"], best["improvement"])}
+def reference_methods(methods: list[str], host: PluginHost | None = None) -> set[str]:
+    """The compared methods whose registered class is a reference (learns nothing)."""
+    reg = (host or get_host()).registry
+    out = set()
+    for m in methods:
+        try:
+            cls = reg.get("method", m).obj
+        except BanelError:
+            continue
+        if getattr(cls, "reference", False):
+            out.add(m)
+    return out
+
+
+def learning_methods(methods: list[str], host: PluginHost | None = None) -> set[str]:
+    """The compared methods whose registered class learns."""
+    reg = (host or get_host()).registry
+    out = set()
+    for m in methods:
+        try:
+            if getattr(reg.get("method", m).obj, "learns", True):
+                out.add(m)
+        except BanelError:
+            continue
+    return out
+
+
+def vs_best_other(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """For each learning method: its improvement over that of the best other learning method."""
+    learners = learning_methods([r["method"] for r in rows])
+    scored = [r for r in rows if r["method"] in learners and r["improvement"] is not None]
+    out = {}
+    for row in scored:
+        others = [o for o in scored if o is not row]
+        if not others:
+            continue
+        best = max(others, key=lambda o: o["improvement"])
+        out[row["method"]] = {"best_other": best["method"], "improvement": row["improvement"],
+                              "other_improvement": best["improvement"],
+                              "ratio": _ratio(row["improvement"], best["improvement"])}
+    return out
 
 
 def markdown_table(rows: list[dict[str, Any]], reference: str, task: str, budget: Any) -> str:
@@ -352,7 +383,7 @@ def write_comparison(out: Path, methods: list[str] | None = None) -> dict[str, A
         "task": task, "budget": budgets[0] if len(budgets) == 1 else budgets,
         "methods": methods, "seeds": sorted({r.seed for r in results}),
         "reference": reference, "table": rows,
-        "banel_vs_best_baseline": banel_vs_best_baseline(rows),
+        "vs_best_other": vs_best_other(rows),
         "prior_rate_per_seed": {str(k): v[0] for k, v in sorted(priors.items())},
         "prior_same_across_methods": all(max(v) - min(v) <= 1e-12 for v in priors.values()),
         "runs": [{"method": r.method, "seed": r.seed, "run_dir": str(r.run_dir.relative_to(out)),

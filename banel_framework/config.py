@@ -78,33 +78,8 @@ class PosteriorConfig(Section):
     options: dict[str, Any] = Field(default_factory=dict, description="Options of the scorer.")
 
 
-class DistillConfig(Section):
-    """Fitting a fresh proposal on posterior samples when acceptance falls (no NREs)."""
-
-    enabled: bool = Field(True, description="Distil at all.")
-    acceptance_below: float = Field(
-        0.05, ge=0, le=1,
-        description="Distil when the updated posterior's acceptance rate falls below this."
-    )
-    samples: int = Field(2000, ge=1, description="Posterior samples drawn to fit the new proposal.")
-    init: Literal["prior", "proposal"] = Field(
-        "prior", description="Fit the new proposal starting from the prior or the current proposal."
-    )
-    dedupe: bool = Field(False, description="Fit on unique posterior samples only (keeps diversity).")
-    prior_mix: float = Field(
-        0.0, ge=0, lt=1, description="Sample the new proposal mixed with this share of the prior.")
-    success_share: float = Field(
-        0.0, ge=0, lt=1, description="Share of the distillation fit made of the ledger's "
-        "successes so far, repeated (positive evidence; 0 = the paper's posterior samples only).")
-    success_neighbours: float = Field(
-        0.0, ge=0, le=1, description="Part of that share given to the successes' neighbours: "
-        "the proposal's completions of random prefixes of them that pass the failure regions "
-        "(no NREs; needs a generator with complete()).")
-    fit: FitSettings = Field(default_factory=lambda: FitSettings(epochs=3, lr=1e-3))
-
-
-class BanelConfig(Section):
-    """The BaNEL rounds."""
+class RoundsConfig(Section):
+    """The round machine every method runs on: candidates per round, sampling, rounds."""
 
     samples_per_round: int = Field(100, ge=1, description="m: new candidates evaluated per round.")
     draw_batch_size: int = Field(1024, ge=1, description="Proposals drawn per batch.")
@@ -112,14 +87,9 @@ class BanelConfig(Section):
         200_000, ge=1, description="Cap on proposals drawn in a round; fewer new candidates end it."
     )
     max_rounds: int | None = Field(None, ge=1, description="Stop after this many rounds.")
-    temperature: float = Field(1.0, gt=0, description="Sampling temperature of the proposal.")
-    train_on_positives: bool = Field(
-        False, description="Also fit phi on successes (the paper drops them)."
-    )
-    select: Literal["last", "best-observed"] = Field(
-        "last", description="Final posterior: the last, or the one whose own candidates succeeded "
-        "most often in the ledger (no extra NREs; never used for training).")
-    distill: DistillConfig = Field(default_factory=DistillConfig)
+    temperature: float = Field(
+        1.0, gt=0, description="Sampling temperature of every draw (candidates and evaluation; "
+        "the prior's reference rate is measured at the same temperature).")
 
 
 class OracleConfig(Section):
@@ -128,6 +98,8 @@ class OracleConfig(Section):
     name: str | None = Field(None, description="Registered oracle; None: the task's own.")
     options: dict[str, Any] = Field(default_factory=dict, description="Options of that oracle.")
     batch_size: int | None = Field(None, ge=1, description="Samples per oracle call (ledger commit).")
+    executor: str = Field("inline", description="Registered executor that dispatches oracle calls.")
+    workers: int = Field(1, ge=1, description="Oracle calls the executor keeps in flight at once.")
 
 
 class EvalConfig(Section):
@@ -155,22 +127,29 @@ class TrainerConfig(Section):
 
 
 class RunConfig(Section):
-    """Everything a run needs; saved to config.yaml in the run directory."""
+    """What every method shares; saved to config.yaml in the run directory.
+
+    The chosen method's own options sit in a section named after it (`banel:`, `reinforce:`);
+    `run.method.options` holds them validated."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
 
     task: str | None = Field(None, description="Task name; None: the built-in default task.")
     task_options: dict[str, Any] = Field(default_factory=dict, description="The task's options.")
-    method: str = Field("banel", description="Method that spends the budget.")
-    method_options: dict[str, Any] = Field(default_factory=dict, description="The method's options.")
+    method: str | None = Field(None, description="Method that spends the budget; None: the "
+                               "registered default (banel).")
     seed: int = Field(0, ge=0, description="Seed of everything in the run.")
     budget: int = Field(2000, ge=1, description="Hard NRE budget: oracle calls allowed.")
     generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
-    failure_model: FailureModelConfig = Field(default_factory=FailureModelConfig)
-    posterior: PosteriorConfig = Field(default_factory=PosteriorConfig)
-    banel: BanelConfig = Field(default_factory=BanelConfig)
+    rounds: RoundsConfig = Field(default_factory=RoundsConfig)
     oracle: OracleConfig = Field(default_factory=OracleConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     progress: bool = Field(True, description="Show a progress bar.")
+
+    def sections(self) -> dict[str, Any]:
+        """The sections beyond the shared ones: methods' options, by method name."""
+        return dict(self.model_extra or {})
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

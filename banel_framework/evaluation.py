@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from scipy.stats import beta
+from scipy.stats import binomtest
 
 from .config import EvalConfig
 from .interfaces import Codec, RewardOracle, Task
@@ -19,10 +19,8 @@ def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
     """The exact binomial interval for k successes in n trials."""
     if n <= 0:
         return (0.0, 1.0)
-    a = 1 - confidence
-    lo = 0.0 if k == 0 else float(beta.ppf(a / 2, k, n - k + 1))
-    hi = 1.0 if k == n else float(beta.ppf(1 - a / 2, k + 1, n - k))
-    return (lo, hi)
+    ci = binomtest(k, n).proportion_ci(confidence, method="exact")
+    return (float(ci.low), float(ci.high))
 
 
 @dataclass
@@ -99,7 +97,7 @@ class Evaluator:
         (the ledger's keys), also the rate among samples not in it."""
         if self.mode == "none":
             return None
-        if self.mode == "exact" and posterior.temperature == 1.0:
+        if self.mode == "exact" and _scores_at(posterior, self.support):
             assert self.support is not None
             if self._support_rewards is None:
                 self._support_rewards = (self.rewards(self.support) > 0).double()
@@ -128,3 +126,14 @@ class Evaluator:
             distinct, novel_distinct = len(hits), len(hits - known)
         return Rate(k / got, got, clopper_pearson(k, got, self.config.confidence), False, k,
                     draw.acceptance, novel_n, novel_k, distinct, novel_distinct)
+
+
+def _scores_at(posterior: Posterior, support: Samples | None) -> bool:
+    """True when the proposal gives exact log-probs at the posterior's temperature."""
+    if support is None or posterior.temperature == 1.0:
+        return support is not None
+    try:
+        posterior.proposal.log_prob_at(support.select([0]), posterior.temperature)
+    except NotImplementedError:
+        return False
+    return True

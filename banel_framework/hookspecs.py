@@ -23,7 +23,7 @@ def register_tasks(register):
 
 @hookspec
 def register_generators(register):
-    """Contribute generator families: register(name, factory(trainer, **options) -> Generator)."""
+    """Contribute generator families: register(name, Generator subclass with `build`)."""
 
 
 @hookspec
@@ -44,6 +44,11 @@ def register_oracles(register):
 @hookspec
 def register_methods(register):
     """Contribute methods that spend the NRE budget: register(name, Method subclass)."""
+
+
+@hookspec
+def register_executors(register):
+    """Contribute oracle executors: register(name, Executor subclass taking `workers`)."""
 
 
 # -- events: observers and loggers ------------------------------------------------------------

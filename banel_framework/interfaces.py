@@ -13,9 +13,9 @@ from pydantic import BaseModel, ConfigDict
 from .samples import Samples
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import FitSettings, PosteriorConfig, RunConfig, TrainerConfig
+    from .config import FailureModelConfig, FitSettings, PosteriorConfig, TrainerConfig
     from .posterior import Posterior
-    from .run import Run
+    from .run import Plan, Run
 
 
 class Options(BaseModel):
@@ -69,6 +69,16 @@ class Generator(LogProbModel):
     def sample(self, n: int, *, seed: int, temperature: float = 1.0) -> Samples:
         """Draw `n` samples with their log-probs (under temperature 1 unless stated)."""
 
+    def log_prob_at(self, samples: Samples, temperature: float) -> torch.Tensor:
+        """Exact log-probability under the distribution `sample(temperature=...)` draws from.
+
+        Optional for temperatures other than 1: exact acceptance and exact rates at another
+        temperature need it (without it they are estimated from draws)."""
+        if temperature == 1.0:
+            return self.log_prob(samples)
+        raise NotImplementedError(f"{type(self).__name__} cannot score at temperature "
+                                  f"{temperature}")
+
     def complete(self, prefixes: Samples, *, seed: int, temperature: float = 1.0) -> Samples:
         """Continue each prefix (its tokens up to its length) by sampling; full log-probs.
 
@@ -109,8 +119,9 @@ class FailureModelBuilder(ABC):
     def __init__(self, options: Options | None = None):
         self.options = options or self.Options()
 
-    def check(self, config: RunConfig) -> None:
-        """Refuse a run configuration this builder cannot serve (raise ConfigError), before any NRE."""
+    def check(self, config: FailureModelConfig) -> None:
+        """Refuse failure-model settings this builder cannot serve (raise ConfigError), before
+        any NRE."""
 
     @abstractmethod
     def fit(
@@ -151,6 +162,9 @@ class FailureModelBuilder(ABC):
 
 class PosteriorScorer(ABC):
     """Turns log-likelihoods into rejections: is x inside a failure model's rejection region?"""
+
+    #: The scorer's own options (`banel.posterior.options`), validated before anything runs.
+    Options: ClassVar[type[Options]] = Options
 
     def __init__(self, config: PosteriorConfig):
         self.config = config
@@ -208,6 +222,9 @@ class Task(ABC):
     Options: ClassVar[type[Options]] = Options
     #: The generator family (a registered generator name) the prior is built with by default.
     default_generator: ClassVar[str] = ""
+    #: What identifies a sample for the ledger: its tokens, or its readable text (for oracles
+    #: that read text, so that two tokenisations of one text are paid for once).
+    key: ClassVar[str] = "tokens"
 
     def __init__(self, options: Options | None = None):
         self.options = options or self.Options()
@@ -246,12 +263,26 @@ class Task(ABC):
 
 
 class Method(ABC):
-    """A way of spending the NRE budget (BaNEL, a baseline, or no update at all)."""
+    """A way of spending the NRE budget (BaNEL, a baseline, or no update at all).
+
+    Most methods subclass `banel_framework.rounds.RoundMethod`, which owns the resumable loop."""
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    #: The method's settings, read from the config section named after the method.
+    Options: ClassVar[type[Options]] = Options
+    #: False for a method that learns nothing (its rate is the reference of comparisons).
+    learns: ClassVar[bool] = True
+    #: True for the reference that `banel compare` measures improvements against.
+    reference: ClassVar[bool] = False
+    #: Top-level config sections of 0.1.0 that moved into this method's section.
+    moved: ClassVar[dict[str, str]] = {}
 
-    Options: ClassVar[type[Options] | None] = None
+    def __init__(self, options: Options | None = None):
+        self.options: Any = options if options is not None else self.Options()
+
+    def check(self, plan: Plan) -> None:
+        """Resolve named parts and refuse what cannot run (raise ConfigError), before any NRE."""
 
     @abstractmethod
     def run(self, run: Run) -> str:
@@ -265,7 +296,3 @@ class Method(ABC):
         """(round, distribution) to report as the result; by default the last."""
         done = [r for r, s, _ in run.ledger.rounds() if s == "done"]
         return (done[-1] if done else 0), self.distribution(run)
-
-
-#: The former name of TaskContext.
-PriorContext = TaskContext

@@ -63,8 +63,12 @@ class Ledger:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.executescript(SCHEMA)
-        self._known: dict[str, float | None] = dict(
-            self.conn.execute("SELECT key, reward FROM evaluations"))
+        self._known: dict[str, float | None] = {}
+        self._texts: dict[str, str] = {}  # readable form -> key of its first evaluation
+        for key, text, reward in self.conn.execute(
+                "SELECT key, text, reward FROM evaluations ORDER BY id"):
+            self._known[key] = reward
+            self._texts.setdefault(text, key)
 
     def close(self) -> None:
         """Close the database."""
@@ -114,6 +118,10 @@ class Ledger:
         """The recorded reward of `key` (None when pending or unknown)."""
         return self._known.get(key)
 
+    def key_of_text(self, text: str) -> str | None:
+        """The key under which a sample with this readable form was evaluated, if any."""
+        return self._texts.get(text)
+
     def reserve(self, round_: int, keys: list[str], texts: list[str],
                 round_data: dict[str, Any] | None = None) -> None:
         """Write new samples as pending, within the budget, in one transaction."""
@@ -134,8 +142,9 @@ class Ledger:
                 [(k, t, round_, now) for k, t in zip(keys, texts)])
             if round_data is not None:
                 self._update_round(round_, "evaluating", round_data)
-        for k in keys:
+        for k, t in zip(keys, texts):
             self._known[k] = None
+            self._texts.setdefault(t, k)
 
     def pending(self) -> list[Evaluation]:
         """Reserved calls with no recorded reward yet, oldest first."""

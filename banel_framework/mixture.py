@@ -39,6 +39,11 @@ class Mixture(Generator):
         b = self.other.log_prob(samples) + math.log(self.alpha)
         return torch.logaddexp(a, b)
 
+    def log_prob_at(self, samples: Samples, temperature: float) -> torch.Tensor:
+        a = self.base.log_prob_at(samples, temperature) + math.log(1 - self.alpha)
+        b = self.other.log_prob_at(samples, temperature) + math.log(self.alpha)
+        return torch.logaddexp(a, b)
+
     def fit(self, samples: Samples, settings, *, seed: int, weights=None) -> FitResult:
         raise NotImplementedError("a mixture proposal is not trained; fit its base instead")
 

@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 
 from .errors import BanelError
+from .executor import Executor, InlineExecutor
 from .interfaces import Codec, RewardOracle
 from .ledger import Ledger
 from .samples import Samples
@@ -21,8 +22,10 @@ class LedgeredOracle:
     def __init__(self, oracle: RewardOracle, ledger: Ledger, codec: Codec,
                  batch_size: int | None = None,
                  on_recorded: Callable[[list[tuple[str, str, float]]], None] | None = None,
-                 on_progress: Callable[[int], None] | None = None):
+                 on_progress: Callable[[int], None] | None = None,
+                 executor: Executor | None = None):
         self.oracle = oracle
+        self.executor = executor or InlineExecutor()
         self.ledger = ledger
         self.codec = codec
         self.batch_size = batch_size or getattr(oracle, "batch_size", 256) or 256
@@ -45,16 +48,24 @@ class LedgeredOracle:
         return [float(self.ledger.reward(k)) for k in keys]
 
     def flush(self) -> int:
-        """Evaluate every pending reservation (those of a killed run too); returns how many."""
-        done = 0
+        """Evaluate every pending reservation (those of a killed run too); returns how many.
+
+        Chunks are dispatched through the executor and recorded in the ledger, by this
+        process alone, as each one finishes."""
         pending = self.ledger.pending()
-        for start in range(0, len(pending), self.batch_size):
-            chunk = pending[start:start + self.batch_size]
-            keys = [e.key for e in chunk]
-            texts = [e.text for e in chunk]
-            self.ledger.mark_called(keys)
-            rewards = self.oracle(Samples.from_keys(keys), texts)
-            rewards = self._check(rewards, len(keys))
+        chunks = [pending[i:i + self.batch_size] for i in range(0, len(pending), self.batch_size)]
+        jobs = [([e.key for e in c], [e.text for e in c]) for c in chunks]
+
+        def call(keys: list[str], texts: list[str]) -> object:
+            return self.oracle(Samples.from_keys(keys), texts)
+
+        def before(i: int) -> None:  # in this process: a crash shows the call was attempted
+            self.ledger.mark_called(jobs[i][0])
+
+        done = 0
+        for i, fut in self.executor.map_unordered(call, jobs, before):
+            keys, texts = jobs[i]
+            rewards = self._check(fut.result(), len(keys))
             self.ledger.record(zip(keys, rewards))
             done += len(keys)
             if self.on_progress:

@@ -26,6 +26,7 @@ KINDS = {
     "posterior_scorer": "register_posterior_scorers",
     "oracle": "register_oracles",
     "method": "register_methods",
+    "executor": "register_executors",
 }
 
 
@@ -204,17 +205,22 @@ class Registry:
                                         f"choose one of: {options}")
         return found[0]
 
-    def default_task(self) -> str:
-        """The one task registered with default=True."""
-        defaults = [c for c in self.components("task") if c.meta.get("default")]
+    def default(self, kind: str) -> str:
+        """The one component of `kind` registered with default=True."""
+        defaults = [c for c in self.components(kind) if c.meta.get("default")]
+        flag = "--" + kind
         if len(defaults) == 1:
             return defaults[0].name
         if not defaults:
             raise UnknownComponentError(
-                "no default task is registered; pass --task (known: "
-                f"{', '.join(self.names('task')) or 'none'})")
+                f"no default {kind} is registered; pass {flag} (known: "
+                f"{', '.join(self.names(kind)) or 'none'})")
         names = ", ".join(f"{c.plugin}:{c.name}" for c in defaults)
-        raise UnknownComponentError(f"several default tasks ({names}); pass --task")
+        raise UnknownComponentError(f"several default {kind}s ({names}); pass {flag}")
+
+    def default_task(self) -> str:
+        """The one task registered with default=True."""
+        return self.default("task")
 
 
 _host: PluginHost | None = None

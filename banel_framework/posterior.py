@@ -164,9 +164,14 @@ class Posterior:
         result.seconds = time.perf_counter() - start
         return result
 
+    def sampled_log_prob(self, support: Samples) -> torch.Tensor:
+        """log q_T over the support: the proposal at the temperature it is sampled at."""
+        return self.proposal.log_prob_at(support, self.temperature).detach().cpu().double()
+
     def probabilities(self, support: Samples) -> torch.Tensor:
-        """Exact posterior probabilities over an enumerable support (sums to 1, or all zeros)."""
-        log_q = self.proposal.log_prob(support).detach().cpu().double()
+        """Exact posterior probabilities over an enumerable support (sums to 1, or all zeros),
+        of the distribution `draw` samples (the proposal at self.temperature)."""
+        log_q = self.sampled_log_prob(support)
         rejected, _ = self.reject_mask(support)
         q = torch.softmax(log_q, 0)
         q = q * (~rejected).double()
@@ -174,7 +179,7 @@ class Posterior:
         return q / total if total > 0 else q
 
     def acceptance(self, support: Samples) -> float:
-        """Exact share of the proposal's mass that no region rejects."""
-        log_q = self.proposal.log_prob(support).detach().cpu().double()
+        """Exact share of the sampled proposal's mass (at self.temperature) no region rejects."""
+        log_q = self.sampled_log_prob(support)
         rejected, _ = self.reject_mask(support)
         return float((torch.softmax(log_q, 0) * (~rejected).double()).sum())

@@ -23,20 +23,22 @@ from .config import (
     parse_overrides,
     validate_options,
 )
-from .errors import BanelError
+from .errors import BanelError, ConfigError
 from .evaluation import Evaluator
 from .interfaces import (
-    FailureModelBuilder,
     Generator,
     Method,
-    PosteriorScorer,
+    Options,
     RewardOracle,
     Task,
     TaskContext,
 )
 from .ledger import Ledger
+from .lock import RunLock
+from .legacy import migrate
 from .oracle import LedgeredOracle
 from .plugins import PluginHost, get_host
+from .samples import Samples
 from .seeding import derive_seed
 
 CONFIG_FILE = "config.yaml"
@@ -56,64 +58,79 @@ class Plan:
 
     config: RunConfig
     task: Task
-    method: type[Method]
-    failure_builder: FailureModelBuilder
-    scorer: PosteriorScorer
+    method: Method
     generator_name: str
     generator_cls: Any
+    host: PluginHost
     oracle_factory: Any = None
+    executor_cls: Any = None
+    #: The oracle's options, validated by its Options model when it declares one.
+    oracle_options: Any = None
     notes: list[str] = field(default_factory=list)
 
 
-def plan(user_layers: list[dict[str, Any]], host: PluginHost | None = None) -> Plan:
-    """Merge the task's defaults under the user's layers, validate, and resolve every name."""
+def moved_settings(host: PluginHost) -> dict[str, str]:
+    """Every registered method's table of sections that moved since 0.1.0."""
+    out: dict[str, str] = {}
+    for comp in host.registry.components("method"):
+        out.update(getattr(comp.obj, "moved", {}) or {})
+    return out
+
+
+def plan(user_layers: list[dict[str, Any]], host: PluginHost | None = None, *,
+         saved: bool = False) -> Plan:
+    """Merge the task's defaults under the user's layers, validate, and resolve every name.
+
+    `saved`: the layers come from a run directory, which may predate moved settings (they are
+    moved, with a note); in the user's own layers a moved setting is an error naming its place."""
     host = host or get_host()
     reg = host.registry
     user: dict[str, Any] = {}
     for layer in user_layers:
         user = deep_merge(user, layer)
-    task_name = user.get("task") or reg.default_task()
+    method_name = user.get("method") or reg.default("method")
+    user, moved = migrate(user, method_name, moved_settings(host))
+    if moved and not saved:
+        raise ConfigError(f"invalid configuration: settings moved: {'; '.join(moved)}")
+    task_name = user.get("task") or reg.default("task")
     task_cls = reg.get("task", task_name).obj
     task_opts = validate_options(task_cls.Options, user.get("task_options") or {}, "task_options")
     task: Task = task_cls(task_opts)
-    config = build_config([task.defaults(), user, {"task": task_name,
-                                                   "task_options": task_opts.model_dump(mode="json")}])
-    method = reg.get("method", config.method).obj
-    method_opts = getattr(method, "Options", None)
-    if method_opts is not None:
-        config.method_options = validate_options(method_opts, config.method_options,
-                                                 "method_options").model_dump(mode="json")
-    fb_cls = reg.get("failure_model", config.failure_model.name).obj
-    fb = fb_cls(validate_options(fb_cls.Options, config.failure_model.options, "failure_model.options"))
-    fb.check(config)
-    if config.failure_model.success_weight > 0 and not fb_cls.accepts_counter_examples:
-        raise BanelError(f"invalid configuration: failure_model.success_weight needs a builder "
-                         f"that accepts counter-examples; {config.failure_model.name!r} does not")
-    if config.failure_model.success_weight > 0 and config.banel.train_on_positives:
-        raise BanelError("invalid configuration: failure_model.success_weight and "
-                         "banel.train_on_positives contradict each other (successes pushed out "
-                         "of phi and fitted into it); set one")
-    sc_cls = reg.get("posterior_scorer", config.posterior.name).obj
-    scorer = sc_cls(config.posterior)
+    method_cls = reg.get("method", method_name).obj
+    methods = set(reg.names("method"))
+    config = build_config([task.defaults(), user, {
+        "task": task_name, "method": method_name,
+        "task_options": task_opts.model_dump(mode="json")}])
+    sections = config.sections()
+    for key in sections:
+        if key not in methods:
+            raise ConfigError(f"invalid configuration: {key}: unknown option")
+    for key in sections:  # other methods' sections (a task's defaults hold several)
+        if key != method_name:
+            delattr(config, key)
+    opts_model = getattr(method_cls, "Options", None) or Options
+    options = validate_options(opts_model, sections.get(method_name) or {}, method_name)
+    if sections.get(method_name) is not None or opts_model.model_fields:
+        setattr(config, method_name, options.model_dump(mode="json"))
     gen_name = config.generator.name or task.default_generator
     gen_cls = reg.get("generator", gen_name).obj
-    dc = config.banel.distill
-    if dc.success_neighbours > 0 and dc.success_share > 0 and \
-            not getattr(gen_cls, "completes_prefixes", False):
-        raise BanelError(f"invalid configuration: banel.distill.success_neighbours needs a "
-                         f"generator that completes prefixes; {gen_name!r} does not")
     known = set(getattr(gen_cls, "Options", type("O", (), {"model_fields": {}})).model_fields)
     unknown = sorted(set(config.generator.options) - known) if known else []
     if unknown:
         raise BanelError(f"invalid configuration: generator.options.{unknown[0]}: unknown option "
                          f"of generator {gen_name!r} (known: {', '.join(sorted(known))})")
-    oracle_factory = None
+    oracle_factory, oracle_options = None, None
     if config.oracle.name:
         oracle_factory = reg.get("oracle", config.oracle.name).obj
         opts_model = getattr(oracle_factory, "Options", None)
-        if opts_model is not None:
-            validate_options(opts_model, config.oracle.options, "oracle.options")
-    return Plan(config, task, method, fb, scorer, gen_name, gen_cls, oracle_factory)
+        oracle_options = (validate_options(opts_model, config.oracle.options, "oracle.options")
+                          if opts_model is not None else dict(config.oracle.options))
+    executor_cls = reg.get("executor", config.oracle.executor).obj
+    method = method_cls(options)
+    p = Plan(config, task, method, gen_name, gen_cls, host, oracle_factory, executor_cls,
+             oracle_options, notes=moved)
+    method.check(p)
+    return p
 
 
 def user_layers(config_file: str | None, sets: tuple[str, ...] | list[str],
@@ -137,9 +154,7 @@ class Run:
         self.resumed = resumed
         self.ckpt_dir = run_dir / "checkpoints"
         self.codec = p.task.codec()
-        self.failure_builder = p.failure_builder
-        self.scorer = p.scorer
-        self.method = p.method()
+        self.method = p.method
         self.ledger = Ledger(run_dir / LEDGER_FILE)
         self.started = time.time()
         self._prior: Generator | None = None
@@ -147,16 +162,17 @@ class Run:
         self._bar: tqdm | None = None
         self._last_refresh = 0.0
         self.evaluator = Evaluator(p.task, p.task.eval_oracle(self.context), self.codec,
-                                   p.config.eval, batch_size=p.config.banel.draw_batch_size)
+                                   p.config.eval, batch_size=p.config.rounds.draw_batch_size)
         self.oracle = LedgeredOracle(self._raw_oracle(), self.ledger, self.codec,
                                      batch_size=p.config.oracle.batch_size,
+                                     executor=p.executor_cls(p.config.oracle.workers),
                                      on_recorded=self._recorded, on_progress=self._advance)
 
     # -- parts -----------------------------------------------------------------------------
 
     def _raw_oracle(self) -> RewardOracle:
         if self.plan.oracle_factory is not None:
-            return self.plan.oracle_factory(self.task, self.context, self.config.oracle.options)
+            return self.plan.oracle_factory(self.task, self.context, self.plan.oracle_options)
         return self.task.oracle(self.context)
 
     @property
@@ -176,6 +192,19 @@ class Run:
             self.ckpt_dir.mkdir(parents=True, exist_ok=True)
             prior.save(saved)
         self._prior = prior
+
+    def known_key(self, key: str) -> str | None:
+        """The ledger key that answers `key`: itself, or with a text-keyed task the key of the
+        same text; None when the sample is new."""
+        if self.ledger.is_known(key):
+            return key
+        if self.task.key == "text":
+            return self.ledger.key_of_text(self.codec.decode(Samples.from_keys([key]).sequences()[0]))
+        return None
+
+    def is_known(self, key: str) -> bool:
+        """True when the ledger has evaluated (or reserved) this sample."""
+        return self.known_key(key) is not None
 
     def seed(self, *parts: object) -> int:
         """A seed derived from the run seed and `parts`."""
@@ -288,9 +317,12 @@ def open_run(run_dir: str | Path, host: PluginHost | None = None,
         raise BanelError(f"{run_dir} is not a run directory (no {CONFIG_FILE} and {LEDGER_FILE})")
     data = load_config_file(cfg_path)
     if budget is not None:
+        RunLock(run_dir).acquire().release()  # refused before anything is written
         data["budget"] = budget
-    p = plan([data], host)
+    p = plan([data], host, saved=True)
     run = Run(p, run_dir, host, resumed=True)
+    if p.notes:
+        run.log(f"{run_dir} was made by an earlier version; settings moved: {'; '.join(p.notes)}")
     if budget is not None:
         run.ledger.budget = budget
         (run_dir / CONFIG_FILE).write_text(

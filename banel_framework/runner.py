@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .evaluation import Rate
+from .lock import RunLock
 from .outputs import metrics_rows, summarize, write_metrics, write_summary
 from .plots import acceptance_plot, success_plot
 from .posterior import Posterior
@@ -18,7 +19,8 @@ def evaluate_prior(run: Run) -> Rate | None:
     saved = Rate.from_dict(run.ledger.get_meta("eval_prior"))
     if saved is not None or run.evaluator.mode == "none":
         return saved
-    dist = Posterior(run.prior, run.prior, run.scorer, [], 1.0)
+    # at the temperature every method samples at: the improvement compares like with like
+    dist = Posterior(run.prior, run.prior, None, [], run.config.rounds.temperature)
     rate = run.evaluator.evaluate(dist, seed=run.seed("eval", "prior"),
                                   n=run.config.eval.prior_samples)
     if rate is not None:
@@ -50,7 +52,14 @@ def evaluate_final(run: Run) -> Rate | None:
 
 
 def execute(run: Run) -> dict[str, Any]:
-    """Spend the run's budget with its method, then write every output; resumable at any point."""
+    """Spend the run's budget with its method, then write every output; resumable at any point.
+
+    One process at a time: a second one on the same run directory is refused at once."""
+    with RunLock(run.run_dir):
+        return _execute(run)
+
+
+def _execute(run: Run) -> dict[str, Any]:
     t0 = time.time()
     run.host.notify("banel_run_start", run=run)
     run.log(f"{'resuming' if run.resumed else 'starting'} {run.config.method} on "

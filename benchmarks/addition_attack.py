@@ -25,7 +25,7 @@ from banel_framework.run import create_run, open_run, plan
 from banel_framework.runner import execute
 
 QUICK = ["task_options.target.steps=20", "task_options.attacker.queries=3000",
-         "eval.samples=500", "eval.prior_samples=1000", "banel.samples_per_round=40"]
+         "eval.samples=500", "eval.prior_samples=1000", "rounds.samples_per_round=40"]
 
 
 def run_seed(out: Path, layers: list[dict[str, Any]]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from banel_framework.compare import compare
 
 METHODS = "pretrained,banel,reinforce,rnd,count"
 QUICK = ["task_options.target.steps=20", "task_options.attacker.queries=3000",
-         "eval.samples=500", "eval.prior_samples=1000", "banel.samples_per_round=40"]
+         "eval.samples=500", "eval.prior_samples=1000", "rounds.samples_per_round=40"]
 #: A stand-in for use before the task ships its checkpoints: a target trained 3,000 steps on
 #: value-uniform operands (mostly 5 digits), reading and writing digits reversed, and an attacker
 #: trained on 100,000 queries (about 15 minutes of CPU); prior success rate about 1.5e-4, mostly
@@ -65,11 +65,11 @@ def main() -> None:
     result = compare("addition-attack", args.methods.split(","), list(range(seeds)), out=out,
                      budget=budget, sets=sets, method_sets=tuned + args.method_sets, echo=print)
     print(result["markdown"])
-    vs = result["banel_vs_best_baseline"]
+    vs = result["vs_best_other"].get("banel")
     goal = None if vs is None or vs["ratio"] is None else vs["ratio"] >= 10
     if vs:
-        print(f"banel {vs['banel_improvement']:.3g}x, best baseline {vs['best_baseline']} "
-              f"{vs['baseline_improvement']:.3g}x: ratio {vs['ratio']:.3g} (goal >= 10: {goal})")
+        print(f"banel {vs['improvement']:.3g}x, best baseline {vs['best_other']} "
+              f"{vs['other_improvement']:.3g}x: ratio {vs['ratio']:.3g} (goal >= 10: {goal})")
     standin = args.standin and not args.quick
     name = args.name or ("compare_addition" + ("_standin" if standin else "")
                          + ("_quick" if args.quick else f"_b{budget}"))

@@ -42,7 +42,7 @@ def main() -> None:
     for e in epochs:
         for seed in range(seeds):
             layers = [{"task": "addition-attack", "seed": seed, "budget": budget,
-                       "progress": False, "failure_model": {"fit": {"epochs": e}},
+                       "progress": False, "banel": {"failure_model": {"fit": {"epochs": e}}},
                        "trainer": {"num_threads": 1} if args.jobs > 1 else {}},
                       parse_overrides(sets)]
             calls.append((Path(args.out) / ("quick-" if args.quick else "") / f"e{e}-seed{seed}",

@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import CURVE_SEED, write
 
-from banel_framework.curve import rate_curve
+from curve import rate_curve
 from banel_framework.evaluation import Evaluator, clopper_pearson
 from banel_framework.posterior import Posterior
 from banel_framework.run import create_run, plan, task_context, user_layers
@@ -34,7 +34,7 @@ from banel_framework.seeding import derive_seed
 #: A tiny prior and budget: checks the pipeline, its figures say nothing about the task.
 QUICK = ["generator.options.d_model=16", "generator.options.n_layers=1",
          "generator.options.n_heads=2", "task_options.prior_epochs=20", "task_options.prior_lr=0.01",
-         "banel.samples_per_round=50", "eval.samples=1000"]
+         "rounds.samples_per_round=50", "eval.samples=1000"]
 
 
 def g(x: float | None) -> str:
@@ -74,7 +74,7 @@ def prior_rate(sets: list[str], n: int) -> dict:
     prior = p.task.prior(ctx)
     ev = Evaluator(p.task, p.task.eval_oracle(ctx), p.task.codec(), p.config.eval, batch_size=4096)
     start = time.perf_counter()
-    rate = ev.evaluate(Posterior(prior, prior, p.scorer, []), seed=derive_seed(12345, "prior"), n=n)
+    rate = ev.evaluate(Posterior(prior, prior, None, []), seed=derive_seed(12345, "prior"), n=n)
     return {"rate": rate.as_dict(), "seconds": time.perf_counter() - start,
             "pretrain_seconds": pretrain_s, "pretrain": built}
 

@@ -101,11 +101,11 @@ def child(kind: str, model: str, size: dict, out: Path) -> dict:
     host = get_host()
     host.pm.register(obs.hooks(), name="hf-memory")
     m = size["m"]
-    sets = [f"generator.options.model={model}", f"failure_model.name={kind}",
-            f"task_options.max_new_tokens={size['tokens']}", f"banel.samples_per_round={m}",
-            f"banel.draw_batch_size={m}", "eval.samples=8", "eval.prior_samples=8",
-            "failure_model.fit.epochs=2", "failure_model.fit.lr=1e-3",
-            "failure_model.fit.batch_size=8", "trainer.num_threads=1"]
+    sets = [f"generator.options.model={model}", f"banel.failure_model.name={kind}",
+            f"task_options.max_new_tokens={size['tokens']}", f"rounds.samples_per_round={m}",
+            f"rounds.draw_batch_size={m}", "eval.samples=8", "eval.prior_samples=8",
+            "banel.failure_model.fit.epochs=2", "banel.failure_model.fit.lr=1e-3",
+            "banel.failure_model.fit.batch_size=8", "trainer.num_threads=1"]
     p = plan(user_layers(None, sets, task="math-qa", budget=m * size["rounds"], progress=False))
     t0 = time.time()
     execute(create_run(p, out))

@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import CURVE_SEED, write
 
-from banel_framework.curve import rate_curve
+from curve import rate_curve
 from banel_framework.run import create_run, open_run, plan, user_layers
 from banel_framework.runner import execute
 

@@ -38,15 +38,16 @@ def main() -> None:
     cfg, r = run.config, args.round
     data = torch.load(args.draws, weights_only=True)
     succ, prior_s = Samples.from_keys(data["succ"]), Samples.from_keys(data["rest"][: args.m])
-    neg = [e.key for e in run.ledger.evaluations(round_=r, status="done") if not e.reward]
+    neg = [e.key for e in run.ledger.evaluations(round_=r, status="done") if (e.reward or 0) <= 0]
     pos = [e.key for e in run.ledger.solutions() if e.round <= r]
     known = Samples.from_keys(pos) if pos else None
     th_s, th_p = run.prior.log_prob(succ).double(), run.prior.log_prob(prior_s).double()
-    log_f = math.log(cfg.posterior.filter_factor)
+    opts = run.method.options
+    log_f = math.log(opts.posterior.filter_factor)
     rows = []
     for w in (0.0, args.weight):
-        phi, _ = run.failure_builder.fit(
-            run.prior, Samples.from_keys(neg), cfg.failure_model.fit, from_scratch=False,
+        phi, _ = run.method.failure_builder.fit(
+            run.prior, Samples.from_keys(neg), opts.failure_model.fit, from_scratch=False,
             seed=run.seed(r, "failure_model"), counter_examples=known, counter_weight=w)
         rej_p = float((phi.log_prob(prior_s).double() - th_p > log_f).double().mean())
         rej_s = float((phi.log_prob(succ).double() - th_s > log_f).double().mean())

@@ -21,8 +21,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import write
 
-from banel_framework.curve import first_rejection
-from banel_framework.engine import replay
+from curve import first_rejection
+from banel_plugins.banel import replay
 from banel_framework.run import open_run
 from banel_framework.samples import Samples
 

@@ -66,7 +66,7 @@ def main() -> None:
             for seed in seeds:
                 layers = [base, {"task": args.task, "method": method, "seed": seed,
                                  "budget": args.budget, "progress": False,
-                                 "method_options": opts}]
+                                 method: opts}]
                 s, _ = run_one(out / method / name_of(opts) / f"seed{seed}", layers, host, False)
                 finals.append(s["eval"]["final"]["rate"])
             row = {"method": method, "options": opts, "finals": finals,

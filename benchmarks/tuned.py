@@ -22,7 +22,7 @@ def best_settings(names: list[str]) -> dict[str, dict[str, Any]]:
 
 def method_sets(settings: dict[str, dict[str, Any]]) -> list[str]:
     """--method-set strings for `banel compare`."""
-    return [f"{m}:method_options.{k}={v}" for m, opts in settings.items() for k, v in opts.items()]
+    return [f"{m}:{m}.{k}={v}" for m, opts in settings.items() for k, v in opts.items()]
 
 
 def tuning_files(prefix: str) -> list[str]:

@@ -31,6 +31,10 @@ class CategoricalModule(SequenceModule):
     def sequence_log_prob(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return torch.log_softmax(self.logits, 0)[tokens[:, 0]]
 
+    def tempered_log_prob(self, tokens: torch.Tensor, lengths: torch.Tensor,
+                          temperature: float) -> torch.Tensor:
+        return torch.log_softmax(self.logits / temperature, 0)[tokens[:, 0]]
+
     def sample_sequences(self, n: int, generator: torch.Generator, temperature: float):
         probs = torch.softmax(self.logits / temperature, 0)
         idx = torch.multinomial(probs, n, replacement=True, generator=generator)

@@ -120,7 +120,8 @@ class CountMethod(PolicyGradientMethod):
     description = "Pseudo-count novelty bonus (online n-gram density model) driving a policy update."
     Options = CountOptions
 
-    def make_bonus(self, run: Run, opts: Any) -> NoveltyBonus:
+    def make_bonus(self, run: Run) -> NoveltyBonus:
+        opts = self.options
         return CountBonus(opts, opts.vocab_size or prior_vocab(run))
 
 

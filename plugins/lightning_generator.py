@@ -42,6 +42,11 @@ class SequenceModule(L.LightningModule):
     def sequence_log_prob(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """log p(x) of each padded sequence, [B]."""
 
+    def tempered_log_prob(self, tokens: torch.Tensor, lengths: torch.Tensor,
+                          temperature: float) -> torch.Tensor:
+        """log p_T(x) under sampling at `temperature` (each step's logits divided by it), [B]."""
+        raise NotImplementedError(f"{type(self).__name__} cannot score at a temperature")
+
     @abstractmethod
     def sample_sequences(self, n: int, generator: torch.Generator, temperature: float
                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -144,6 +149,13 @@ class LightningGenerator(Generator):
 
     @torch.no_grad()
     def log_prob(self, samples: Samples) -> torch.Tensor:
+        return self._score(samples, 1.0)
+
+    @torch.no_grad()
+    def log_prob_at(self, samples: Samples, temperature: float) -> torch.Tensor:
+        return self._score(samples, temperature)
+
+    def _score(self, samples: Samples, temperature: float) -> torch.Tensor:
         module = self._ready()
         out = torch.zeros(len(samples))
         order = torch.argsort(samples.lengths)  # similar lengths together: little padding
@@ -158,7 +170,9 @@ class LightningGenerator(Generator):
             width = max(sorted_lens[j - 1], 1)
             toks = samples.tokens[idx, :width].to(self.device)
             lens = samples.lengths[idx].to(self.device)
-            out[idx] = module.sequence_log_prob(toks, lens).float().cpu()
+            lp = (module.sequence_log_prob(toks, lens) if temperature == 1.0
+                  else module.tempered_log_prob(toks, lens, temperature))
+            out[idx] = lp.float().cpu()
             i = j
         return out
 

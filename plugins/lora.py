@@ -55,6 +55,13 @@ class LoraHost:
         self.trainer_cfg, self.options, self.tokenizer = (parent.trainer_cfg, parent.options,
                                                           parent.tokenizer)
         self.count = 0
+        #: Adapters by the checkpoint they were saved to or loaded from: a posterior rebuilt
+        #: from a run directory reuses them instead of loading every round's adapter again.
+        self.by_path: dict[str, LoraGenerator] = {}
+
+    def adapters(self) -> list[str]:
+        """Names of the adapters the host holds."""
+        return [] if self.model is None else list(self.model.peft_config)
 
     @classmethod
     def of(cls, parent: HFCausalLM) -> LoraHost:
@@ -116,6 +123,7 @@ class LoraGenerator(HFCausalLM):
         state = peft.get_peft_model_state_dict(self.host.model, adapter_name=self.adapter)
         torch.save({"lora": self.lora.model_dump(),
                     "weights": {k: v.detach().cpu() for k, v in state.items()}}, path)
+        self.host.by_path[_path_key(path)] = self
 
     def load(self, path: Path) -> None:
         peft = require("peft", "the lora failure model")
@@ -155,22 +163,22 @@ class LoraFailureModel(FailureModelBuilder):
 
     def _host(self, parent: Generator) -> LoraHost:
         if not isinstance(parent, HFCausalLM) or isinstance(parent, LoraGenerator):
-            raise ConfigError("failure_model.name=lora needs the hf-causal-lm generator "
-                              f"(got {type(parent).__name__}); use failure_model.name=finetune")
+            raise ConfigError("banel.failure_model.name=lora needs the hf-causal-lm generator "
+                              f"(got {type(parent).__name__}); use banel.failure_model.name=finetune")
         return LoraHost.of(parent)
 
     def check(self, config) -> None:
-        if config.failure_model.init == "scratch":
-            raise ConfigError("failure_model.init=scratch: a LoRA adapter always starts from "
-                              "its base; use init=prior or failure_model.name=finetune")
+        if config.init == "scratch":
+            raise ConfigError("banel.failure_model.init=scratch: a LoRA adapter always starts from "
+                              "its base; use init=prior or banel.failure_model.name=finetune")
 
     def fit(self, parent: Generator, negatives: Samples, settings: FitSettings, *,
             from_scratch: bool, seed: int, counter_examples: Samples | None = None,
             counter_weight: float = 0.0) -> tuple[LoraGenerator, FitResult]:
         if from_scratch:
-            raise ConfigError("failure_model.init=scratch: a LoRA adapter always starts from "
+            raise ConfigError("banel.failure_model.init=scratch: a LoRA adapter always starts from "
                               "its base; set init=prior (in config.yaml to resume this run) or "
-                              "use failure_model.name=finetune")
+                              "use banel.failure_model.name=finetune")
         phi = self._host(parent).add(self.options, seed)
         result = self.fit_on(phi, negatives, settings, seed=seed,
                              counter_examples=counter_examples, counter_weight=counter_weight)
@@ -178,12 +186,23 @@ class LoraFailureModel(FailureModelBuilder):
         return phi, result
 
     def load(self, parent: Generator, path: Path) -> LoraGenerator:
+        host = self._host(parent)
+        known = host.by_path.get(_path_key(path))
+        if known is not None:  # failure models are frozen once fitted: share the adapter
+            return known
         saved = torch.load(path, map_location="cpu", weights_only=True)
         lora = LoraOptions(**saved["lora"]) if isinstance(saved, dict) and "lora" in saved \
             else self.options
-        phi = self._host(parent).add(lora, seed=0)
+        phi = host.add(lora, seed=0)
         phi.load(path)
+        host.by_path[_path_key(path)] = phi
         return phi
+
+
+def _path_key(path: Path) -> str:
+    """A checkpoint's identity: its resolved path and modification time."""
+    p = Path(path).resolve()
+    return f"{p}@{p.stat().st_mtime_ns}"
 
 
 @hookimpl

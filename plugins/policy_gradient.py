@@ -20,8 +20,9 @@ from pydantic import Field
 
 from banel_framework.config import FitSettings
 from banel_framework.hookspecs import hookimpl
-from banel_framework.interfaces import Generator, Method, Options
+from banel_framework.interfaces import Generator, Options
 from banel_framework.posterior import Posterior
+from banel_framework.rounds import Batch, Proposal, RoundMethod
 from banel_framework.run import Run
 from banel_framework.samples import Samples
 
@@ -30,7 +31,7 @@ class PolicyGradientOptions(Options):
     """The policy update shared by reinforce, rnd and count."""
 
     batch_size: int | None = Field(
-        None, ge=1, description="Samples drawn per update (None: banel.samples_per_round).")
+        None, ge=1, description="Samples drawn per update (None: rounds.samples_per_round).")
     lr: float = Field(1e-3, gt=0, description="Learning rate of each policy update (one fit call).")
     epochs: int = Field(1, ge=1, description="Passes over the batch per update.")
     fit_batch_size: int | None = Field(
@@ -116,156 +117,89 @@ class NoveltyBonus(ABC):
 
 @dataclass
 class PolicyState:
-    """The policy after the last fitted round, its novelty model, baseline and next round."""
+    """The policy after the last fitted round, its novelty model and baseline."""
 
     policy: Generator
     bonus: NoveltyBonus | None
     baseline: float | None
-    next_round: int
 
 
 def _rel(run: Run, path: Path) -> str:
     return str(path.relative_to(run.run_dir))
 
 
-class PolicyGradientMethod(Method):
+class PolicyGradientMethod(RoundMethod):
     """REINFORCE on extrinsic reward plus beta times a normalised novelty bonus (none here)."""
 
     Options: ClassVar[type[Options]] = PolicyGradientOptions
 
     # -- the parts a subclass changes -----------------------------------------------------
 
-    def beta(self, opts: Any) -> float:
+    def beta(self) -> float:
         """Weight of the normalised novelty bonus."""
-        return float(getattr(opts, "beta", 0.0))
+        return float(getattr(self.options, "beta", 0.0))
 
-    def make_bonus(self, run: Run, opts: Any) -> NoveltyBonus | None:
+    def make_bonus(self, run: Run) -> NoveltyBonus | None:
         """A fresh novelty model, or None for plain REINFORCE."""
         return None
 
-    # -- Method ---------------------------------------------------------------------------
-
-    def options(self, run: Run) -> Any:
-        return self.Options.model_validate(run.config.method_options or {})
+    # -- the steps ------------------------------------------------------------------------
 
     def restore(self, run: Run) -> PolicyState:
-        """The policy, novelty model and baseline after the last fitted round (from checkpoints)."""
-        opts = self.options(run)
-        bonus = self.make_bonus(run, opts)
+        """The policy, novelty model and baseline after the last fitted round (checkpoints)."""
+        bonus = self.make_bonus(run)
         last: dict[str, Any] | None = None
-        last_done = 0
-        for r, status, data in run.ledger.rounds():
+        for _, status, data in run.ledger.rounds():
             if status in ("fitted", "done") and data.get("policy"):
                 last = data
-            if status == "done":
-                last_done = r
         if last is None:
-            return PolicyState(run.prior.clone(), bonus, None, last_done + 1)
+            return PolicyState(run.prior.clone(), bonus, None)
         policy = run.prior.fresh()
         policy.load(run.run_dir / last["policy"])
         if bonus is not None and last.get("bonus"):
             bonus.load(run.run_dir / last["bonus"])
-        return PolicyState(policy, bonus, last.get("baseline_after"), last_done + 1)
+        return PolicyState(policy, bonus, last.get("baseline_after"))
 
-    def distribution(self, run: Run) -> Posterior:
-        return self._posterior(run, self.restore(run).policy)
+    def sampler(self, run: Run, state: PolicyState) -> Posterior:
+        return Posterior(run.prior, state.policy, None, [], run.config.rounds.temperature)
 
-    def _posterior(self, run: Run, policy: Generator) -> Posterior:
-        return Posterior(run.prior, policy, run.scorer, [], run.config.banel.temperature)
-
-    def run(self, run: Run) -> str:
-        opts = self.options(run)
-        st = self.restore(run)
-        bc = run.config.banel
-        while True:
-            r = st.next_round
-            rec = run.ledger.round(r)
-            if rec is None or rec[0] == "sampling":
-                if bc.max_rounds is not None and r > bc.max_rounds:
-                    return f"reached max_rounds={bc.max_rounds}"
-                if run.ledger.remaining() <= 0:
-                    return "budget spent"
-                stale = self._stale(run)
-                if stale >= opts.patience:
-                    return (f"no new samples in the last {stale} updates: the policy collapsed "
-                            "onto samples already in the ledger")
-                self._sample(run, st, r, opts)
-                rec = run.ledger.round(r)
-            assert rec is not None
-            status = rec[0]
-            if status == "evaluating":
-                run.oracle.flush()
-                status = "evaluated"
-                run.ledger.set_round(r, status, self._outcome(run, r))
-            if status == "evaluated":
-                self._update(run, st, r, opts)
-                status = "fitted"
-            if status == "fitted":
-                self._finish_round(run, st, r)
-            st.next_round = r + 1
-
-    # -- one round ------------------------------------------------------------------------
-
-    @staticmethod
-    def _stale(run: Run) -> int:
-        """Finished updates in a row, counted back from the last, that spent no NRE."""
-        n = 0
+    def should_stop(self, run: Run, state: PolicyState, r: int) -> str | None:
+        stale = 0  # finished updates in a row, counted back from the last, that spent no NRE
         for _, status, data in reversed(run.ledger.rounds()):
             if status != "done":
                 continue
             if data.get("nre_round", 0) > 0:
                 break
-            n += 1
-        return n
+            stale += 1
+        if stale >= self.options.patience:
+            return (f"no new samples in the last {stale} updates: the policy collapsed "
+                    "onto samples already in the ledger")
+        return None
 
-    def _sample(self, run: Run, st: PolicyState, r: int, opts: Any) -> None:
-        """Draw the batch, keep it in the round record, and reserve the NREs of its new samples."""
-        size = opts.batch_size or run.config.banel.samples_per_round
-        run.ledger.set_round(r, "sampling", {"nre_before": run.ledger.nre_used(),
-                                             "t_start": time.time()})
+    def propose(self, run: Run, state: PolicyState, r: int, n: int) -> Proposal:
+        """The whole batch: samples the ledger knows are answered from it and stay in it."""
+        size = self.options.batch_size or run.config.rounds.samples_per_round
         start = time.perf_counter()
-        batch = st.policy.sample(size, seed=run.seed(r, "draw"),
-                                 temperature=run.config.banel.temperature)
-        keys = batch.keys()
-        new: dict[str, int] = {}
-        cut, remaining = len(keys), run.ledger.remaining()
-        for i, k in enumerate(keys):
-            if run.ledger.is_known(k) or k in new:
-                continue
-            if len(new) == remaining:  # the budget ends inside this batch
-                cut = i
-                break
-            new[k] = i
-        keys = keys[:cut]
+        batch = state.policy.sample(size, seed=run.seed(r, "draw"),
+                                    temperature=run.config.rounds.temperature)
         seconds = time.perf_counter() - start
-        data = {"batch": keys, "proposals_drawn": len(keys), "new_candidates": len(new),
-                "duplicates": len(keys) - len(new), "sampling_seconds": seconds,
-                "proposals_per_second": len(keys) / seconds if seconds > 0 else None}
-        if new:
-            texts = run.codec.decode_batch(batch.select(list(new.values())))
-            run.ledger.reserve(r, list(new), texts, data)
-        else:
-            run.ledger.set_round(r, "evaluating", data)
+        return Proposal(batch, {"sampling_seconds": seconds,
+                                "proposals_per_second": size / seconds if seconds > 0 else None},
+                        keep_batch=True)
 
-    def _outcome(self, run: Run, r: int) -> dict[str, Any]:
-        evs = run.ledger.evaluations(round_=r)
-        return {"nre_round": len(evs), "successes": sum(1 for e in evs if (e.reward or 0) > 0),
-                "nre_after": run.ledger.nre_used()}
-
-    def _update(self, run: Run, st: PolicyState, r: int, opts: Any) -> None:
+    def learn(self, run: Run, st: PolicyState, r: int, b: Batch) -> dict[str, Any]:
         """Rewards of the whole batch, novelty bonus, advantages, one policy fit; checkpoints."""
-        _, data = run.ledger.round(r) or ("", {})
-        keys = data["batch"]
-        batch = Samples.from_keys(keys)
-        extrinsic = torch.tensor([float(run.ledger.reward(k) or 0.0) for k in keys],
-                                 dtype=torch.float64)
+        opts = self.options
+        keys = b.keys
+        batch = b.samples()
+        extrinsic = torch.tensor(b.rewards, dtype=torch.float64)
         reward = extrinsic.clone()
         out: dict[str, Any] = {"batch_successes": int((extrinsic > 0).sum()),
                                "mean_extrinsic": float(extrinsic.mean()) if len(keys) else 0.0}
         t0 = time.perf_counter()
         if st.bonus is not None and len(keys):
             raw, norm = st.bonus.normalised(batch)
-            reward += self.beta(opts) * norm
+            reward += self.beta() * norm
             out.update(mean_bonus_raw=float(raw.mean()), mean_bonus=float(norm.mean()),
                        **st.bonus.learn(batch, seed=run.seed(r, "bonus")))
         out["bonus_seconds"] = time.perf_counter() - t0
@@ -294,9 +228,9 @@ class PolicyGradientMethod(Method):
             bpath = run.checkpoint(f"bonus_r{r:03d}.pt")
             st.bonus.save(bpath)
             out["bonus"] = _rel(run, bpath)
-        run.ledger.set_round(r, "fitted", out)
         if not opts.keep_checkpoints:
             self._drop_older(run, r)
+        return out
 
     @staticmethod
     def _drop_older(run: Run, r: int) -> None:
@@ -305,23 +239,6 @@ class PolicyGradientMethod(Method):
             old = run.ckpt_dir / f"{name}_r{r - 1:03d}.pt"
             if old.exists():
                 old.unlink()
-
-    def _finish_round(self, run: Run, st: PolicyState, r: int) -> None:
-        cfg = run.config
-        data: dict[str, Any] = {}
-        if r % cfg.eval.every == 0:
-            rate = run.evaluator.evaluate(self._posterior(run, st.policy), seed=run.seed(r, "eval"))
-            if rate is not None:
-                data["eval"] = rate.as_dict()
-        _, before = run.ledger.round(r) or ("", {})
-        data["round_seconds"] = time.time() - before.get("t_start", time.time())
-        run.ledger.set_round(r, "done", data)
-        _, full = run.ledger.round(r) or ("", {})
-        rate = full.get("eval", {}).get("rate")
-        run.set_progress(round=r, ok=sum(1 for _ in run.ledger.solutions()),
-                         rate="-" if rate is None else f"{rate:.3g}")
-        record = {"round": r, **{k: v for k, v in full.items() if k != "batch"}}
-        run.host.notify("banel_round_end", run=run, record=record)
 
 
 class ReinforceMethod(PolicyGradientMethod):

@@ -89,8 +89,8 @@ class RndMethod(PolicyGradientMethod):
     description = "Random network distillation novelty bonus driving a policy-gradient update."
     Options = RndOptions
 
-    def make_bonus(self, run: Run, opts: Any) -> NoveltyBonus:
-        return RndBonus(opts, run.seed("rnd"))
+    def make_bonus(self, run: Run) -> NoveltyBonus:
+        return RndBonus(self.options, run.seed("rnd"))
 
 
 @hookimpl

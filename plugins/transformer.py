@@ -88,18 +88,23 @@ class TransformerModule(SequenceModule):
             x = block(x)
         return self.head(self.ln(x))
 
-    def token_log_probs(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def token_log_probs(self, tokens: torch.Tensor, lengths: torch.Tensor,
+                        temperature: float = 1.0) -> torch.Tensor:
         """log p(x_t | x_<t) at each position, zero beyond each sequence's length; [B, T]."""
         b, t = tokens.shape
         bos = torch.full((b, 1), self.bos_id, dtype=tokens.dtype, device=tokens.device)
         inputs = torch.cat([bos, tokens[:, :-1]], 1) if t else bos[:, :0]
-        logp = torch.log_softmax(self.logits(inputs).float(), -1)
+        logp = torch.log_softmax(self.logits(inputs).float() / temperature, -1)
         lp = logp.gather(2, tokens.clamp_max(self.vocab_size - 1).unsqueeze(2)).squeeze(2)
         mask = torch.arange(t, device=tokens.device)[None, :] < lengths[:, None]
         return lp * mask
 
     def sequence_log_prob(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.token_log_probs(tokens, lengths).sum(1)
+
+    def tempered_log_prob(self, tokens: torch.Tensor, lengths: torch.Tensor,
+                          temperature: float) -> torch.Tensor:
+        return self.token_log_probs(tokens, lengths, temperature).sum(1)
 
     @torch.no_grad()
     def decode(self, n: int, generator: torch.Generator | None, temperature: float = 1.0, *,
@@ -210,5 +215,4 @@ def register_generators(register):
     register("transformer", TransformerGenerator)
 
 
-__all__ = ["TransformerGenerator", "TransformerModule", "TransformerOptions", "count_parameters",
-           "math"]
+__all__ = ["TransformerGenerator", "TransformerModule", "TransformerOptions", "count_parameters"]

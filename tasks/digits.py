@@ -55,12 +55,13 @@ class Digits0to6(Task):
     def defaults(self) -> dict[str, Any]:
         return {
             "budget": 5000,
-            "banel": {"samples_per_round": 100, "draw_batch_size": 1024,
-                      "max_draws_per_round": 200_000, "distill": {"enabled": False}},
-            # sixes found so far join each phi's fit as counter-examples (docs/digits.md)
-            "failure_model": {"fit": {"epochs": 50, "lr": 1e-3, "batch_size": 32},
-                              "success_weight": 1.0},
-            "posterior": {"filter_factor": 0.5},
+            "rounds": {"samples_per_round": 100, "draw_batch_size": 1024,
+                       "max_draws_per_round": 200_000},
+            "banel": {"distill": {"enabled": False},
+                      # sixes found so far join each phi's fit as counter-examples (docs/digits.md)
+                      "failure_model": {"fit": {"epochs": 50, "lr": 1e-3, "batch_size": 32},
+                                        "success_weight": 1.0},
+                      "posterior": {"filter_factor": 0.5}},
             "eval": {"samples": 2000, "prior_samples": 100_000, "every": 25},
         }
 

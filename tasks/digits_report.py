@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from banel_framework.engine import RoundState, replay
+from banel_plugins.banel import RoundState, replay
 from banel_framework.posterior import Posterior
 from banel_framework.samples import Samples
 from banel_framework.seeding import derive_seed
@@ -37,14 +37,14 @@ def failure_scores(st: RoundState, run: Run, samples: Samples) -> torch.Tensor:
     region = next(r for r in st.posterior.regions if r.round == st.round)
     log_ref = region.reference.log_prob(samples).double()
     log_phi = region.failure_model.log_prob(samples).double()
-    return run.config.posterior.kappa * log_phi - log_ref
+    return run.method.options.posterior.kappa * log_phi - log_ref
 
 
 def rejected_rows(run: Run, states: list[RoundState], picked: list[RoundState], levels: int,
                   n: int = 512) -> list[tuple[str, np.ndarray]]:
     """Per round: fresh proposals its failure model rejects most strongly (highest score first)."""
     rows: list[tuple[str, np.ndarray]] = []
-    threshold = float(np.log(run.config.posterior.filter_factor))
+    threshold = float(np.log(run.method.options.posterior.filter_factor))
     used = {s.round: (states[i - 1].posterior.proposal if i else run.prior)
             for i, s in enumerate(states)}  # the proposal each round drew from
     for st in picked:
@@ -62,7 +62,7 @@ def rejected_rows(run: Run, states: list[RoundState], picked: list[RoundState], 
 def posterior_rows(run: Run, prior_post: Posterior, picked: list[RoundState], levels: int
                    ) -> list[tuple[str, np.ndarray]]:
     """Samples of the prior, then of the posterior after each picked round."""
-    bc = run.config.banel
+    bc = run.config.rounds
     rows = []
     for label, post in [("prior", prior_post)] + [(f"after round {s.round}", s.posterior)
                                                   for s in picked]:
@@ -97,7 +97,7 @@ def write_report(run: Run, task: Digits0to6, out_dir: Path) -> list[Path]:
                            f"prior samples ({task.name}; red: malformed sequence)"))
     states = list(replay(run))
     picked = pick_rounds(states)
-    base = Posterior(prior, prior, run.scorer, [], run.config.banel.temperature)
+    base = Posterior(prior, prior, None, [], run.config.rounds.temperature)
     files.append(save_rows(posterior_rows(run, base, picked, levels), levels,
                            out_dir / "digits_posterior.png",
                            "posterior samples by round (acc: acceptance; red: malformed)"))

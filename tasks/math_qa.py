@@ -159,17 +159,20 @@ class MathQA(Task):
     def defaults(self) -> dict[str, Any]:
         return {
             "budget": 500,
-            "banel": {"samples_per_round": 50, "draw_batch_size": 50, "max_draws_per_round": 1000,
-                      "temperature": self.options.temperature, "distill": {"enabled": False}},
-            "failure_model": {"name": "lora",
-                              "fit": {"epochs": 3, "lr": 1e-3, "batch_size": 8}},
-            "posterior": {"filter_factor": 2.0},
+            "rounds": {"samples_per_round": 50, "draw_batch_size": 50, "max_draws_per_round": 1000,
+                       "temperature": self.options.temperature},
+            "banel": {"distill": {"enabled": False},
+                      "failure_model": {"name": "lora",
+                                        "fit": {"epochs": 3, "lr": 1e-3, "batch_size": 8}},
+                      "posterior": {"filter_factor": 2.0}},
             "eval": {"samples": 200, "prior_samples": 500, "max_draws": 2000},
         }
 
     def prompt(self) -> str:
         """The question in the prompt template."""
         return self.options.template.format(question=self.question)
+
+    key = "text"  # the oracle reads the text: one text is one NRE, however it was tokenised
 
     def codec(self) -> CompletionCodec:
         return CompletionCodec(self)

@@ -83,11 +83,11 @@ class Toy1d(Task):
     def defaults(self) -> dict[str, Any]:
         return {
             "budget": 2000,
-            "banel": {"samples_per_round": 10, "draw_batch_size": 4096,
-                      "max_draws_per_round": 2_000_000,
-                      "distill": {"enabled": False}},
-            "failure_model": {"fit": {"epochs": 30, "lr": 0.1, "batch_size": 64}},
-            "posterior": {"filter_factor": 1.5},
+            "rounds": {"samples_per_round": 10, "draw_batch_size": 4096,
+                       "max_draws_per_round": 2_000_000},
+            "banel": {"distill": {"enabled": False},
+                      "failure_model": {"fit": {"epochs": 30, "lr": 0.1, "batch_size": 64}},
+                      "posterior": {"filter_factor": 1.5}},
             "eval": {"samples": 4096},
         }
 

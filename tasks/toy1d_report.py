@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
 
-from banel_framework.engine import replay
+from banel_plugins.banel import replay
 
 if TYPE_CHECKING:  # pragma: no cover
     from banel_framework.run import Run

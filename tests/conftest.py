@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 from banel_framework import plugins
+
+#: Benchmark helpers (curve.py) that some tests exercise live beside the scripts.
+sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
 
 
 @pytest.fixture(autouse=True)

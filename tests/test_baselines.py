@@ -99,8 +99,8 @@ def test_running_stats_and_features():
 
 # -- runs ------------------------------------------------------------------------------------
 
-NO_SUCCESS = ["--set", "task_options.success_above=5", "--set", "banel.max_rounds=8",
-              "--set", "method_options.lr=0.3"]
+NO_SUCCESS = ["--set", "task_options.success_above=5", "--set", "rounds.max_rounds=8",
+              *[x for m in ("reinforce", "rnd", "count") for x in ("--set", f"{m}.lr=0.3")]]
 
 
 def unseen_mass(run_dir: Path) -> tuple[float, float]:
@@ -138,7 +138,7 @@ def test_reinforce_never_moves_without_a_success_and_novelty_bonuses_do(tmp_path
 def test_rnd_lifts_the_toy_success_rate_through_the_ledger(tmp_path):
     out = tmp_path / "rnd"
     run_cli("run", "--out", out, "--method", "rnd", "--budget", "100", *FAST,
-            "--set", "method_options.lr=0.3", "--set", "method_options.batch_size=20")
+            "--set", "rnd.lr=0.3", "--set", "rnd.batch_size=20")
     s = json.loads((out / "summary.json").read_text())
     assert s["method"] == "rnd" and s["nre_used"] == 100 and s["stop_reason"] == "budget spent"
     assert s["eval"]["final"]["rate"] > 20 * s["eval"]["prior"]["rate"]
@@ -151,9 +151,12 @@ def test_rnd_lifts_the_toy_success_rate_through_the_ledger(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--method", "rnd", "--set", "method_options.lr=0"], "method_options.lr"),
-    (["--method", "reinforce", "--set", "method_options.beta=1"], "method_options.beta: unknown"),
-    (["--method", "count", "--set", "method_options.alpha=-1"], "method_options.alpha"),
+    (["--method", "rnd", "--set", "rnd.lr=0"], "rnd.lr"),
+    (["--method", "reinforce", "--set", "reinforce.beta=1"], "reinforce.beta: unknown"),
+    (["--method", "count", "--set", "count.alpha=-1"], "count.alpha"),
+    (["--method", "reinforce", "--set", "method_options.lr=1"], "method_options -> reinforce"),
+    (["--set", "failure_model.init=prior"], "failure_model -> banel.failure_model"),
+    (["--set", "banel.samples_per_round=5"], "banel.samples_per_round -> rounds.samples_per_round"),
 ])
 def test_bad_method_options_are_named(tmp_path, args, message):
     res = CliRunner().invoke(main, ["run", "--out", str(tmp_path / "r"), "-q", *args])
@@ -169,8 +172,8 @@ def started(run_dir: Path) -> int:
 
 
 SLOW = ["--task", "needle", "--budget", "40", "-q", "--method", "rnd", "--set", "oracle.name=slow",
-        "--set", "oracle.options.delay=0.15", "--set", "method_options.batch_size=9",
-        "--set", "method_options.lr=0.3", "--set", "trainer.num_threads=1"]
+        "--set", "oracle.options.delay=0.15", "--set", "rnd.batch_size=9",
+        "--set", "rnd.lr=0.3", "--set", "trainer.num_threads=1"]
 
 
 def test_kill_9_then_resume_makes_the_same_evaluations(tmp_path, on_path):

@@ -20,7 +20,7 @@ def invoke(*args):
     (["--set", "banel.samples_per_rond=3"], "banel.samples_per_rond: unknown option"),
     (["--set", "task_options.binz=3"], "task_options.binz: unknown option"),
     (["--set", "generator.options.depth=3"], "generator.options.depth: unknown option"),
-    (["--set", "failure_model.name=lora9"], "unknown failure model 'lora9'"),
+    (["--set", "banel.failure_model.name=lora9"], "unknown failure model 'lora9'"),
     (["--method", "magic"], "unknown method 'magic'"),
     (["--set", "budget"], "--set expects key=value"),
 ])
@@ -56,17 +56,21 @@ def test_resume_of_a_non_run_directory(tmp_path):
 
 def test_config_prints_the_effective_configuration(tmp_path):
     f = tmp_path / "c.yaml"
-    f.write_text("banel:\n  samples_per_round: 4\n")
-    res = invoke("config", "--config", str(f), "--set", "posterior.kappa=2")
+    f.write_text("rounds:\n  samples_per_round: 4\n")
+    res = invoke("config", "--config", str(f), "--set", "banel.posterior.kappa=2")
     assert res.exit_code == 0
     cfg = yaml.safe_load(res.output)
     assert cfg["task"] == "toy-1d"
-    assert cfg["banel"]["samples_per_round"] == 4  # file over task defaults
-    assert cfg["posterior"]["kappa"] == 2  # --set over file
-    assert cfg["posterior"]["filter_factor"] == 1.5  # the task's default over the core's
+    assert cfg["rounds"]["samples_per_round"] == 4  # file over task defaults
+    assert cfg["banel"]["posterior"]["kappa"] == 2  # --set over file
+    assert cfg["banel"]["posterior"]["filter_factor"] == 1.5  # the task's default over the core's
+    assert "reinforce" not in cfg  # only the chosen method's section
     assert cfg["task_options"]["bins"] == 100
     res = invoke("config", "--describe")
-    assert "posterior.filter_factor" in res.output and "reject when" in res.output
+    assert "banel.posterior.filter_factor" in res.output and "reject when" in res.output
+    res = invoke("config", "--describe", "--method", "rnd")
+    assert "rnd.predictor_lr" in res.output and "banel.posterior" not in res.output
+    assert "rounds.samples_per_round" in res.output
 
 
 def test_third_party_task_runs_through_its_entry_point(tmp_path, on_path):

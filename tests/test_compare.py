@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from banel_framework.cli import main
 from banel_framework.compare import (
     RunResult,
-    banel_vs_best_baseline,
+    vs_best_other,
     curves,
     markdown_table,
     table,
@@ -27,7 +27,7 @@ def ok(*args):
 
 
 QUICK = ["--methods", "pretrained,banel,count", "--seeds", "2", "-q",
-         "--set", "trainer.num_threads=1", "--method-set", "count:method_options.lr=0.3"]
+         "--set", "trainer.num_threads=1", "--method-set", "count:count.lr=0.3"]
 
 
 def test_quick_comparison_then_skip_resume_and_report(tmp_path):
@@ -43,12 +43,14 @@ def test_quick_comparison_then_skip_resume_and_report(tmp_path):
     assert all(r["nre_used"] == 10 for r in c["runs"])
     rows = {r["method"]: r for r in c["table"]}
     finals = {m: [r["final"] for r in c["runs"] if r["method"] == m] for m in rows}
-    assert rows["pretrained"]["improvement"] == 1.0
+    assert rows["pretrained"]["final_mean"] == pytest.approx(sum(finals["pretrained"]) / 2)
+    assert rows["pretrained"]["improvement_over_prior"] == pytest.approx(
+        rows["pretrained"]["final_mean"] / rows["pretrained"]["prior_mean"])
     assert rows["banel"]["final_mean"] == pytest.approx(sum(finals["banel"]) / 2)
     assert rows["banel"]["improvement"] == pytest.approx(
         rows["banel"]["final_mean"] / rows["pretrained"]["final_mean"])
     assert rows["banel"]["improvement"] > 1.1  # toy-1d: one BaNEL round lifts the rate
-    assert c["settings"]["count"]["method_options"]["lr"] == 0.3
+    assert c["settings"]["count"]["count"]["lr"] == 0.3
     assert c["settings"]["banel"]["method"] == "banel"
     assert c["curves"]["banel"]["nre"][0] == 0 and c["curves"]["banel"]["nre"][-1] == 10
     assert (out / "plots" / "compare_success.png").is_file()
@@ -66,8 +68,8 @@ def test_quick_comparison_then_skip_resume_and_report(tmp_path):
     assert {r["method"]: r for r in again["table"]}["banel"]["improvement"] > 1.3
 
     res = invoke("compare", "--out", out, "--budget", "20", *QUICK,
-                 "--set", "posterior.filter_factor=3")
-    assert res.exit_code == 2 and "another configuration: posterior.filter_factor" in res.stderr
+                 "--set", "banel.posterior.filter_factor=3")
+    assert res.exit_code == 2 and "another configuration: banel.posterior.filter_factor" in res.stderr
 
     # a run directory from an older version lacks options added since: their defaults apply
     cfg = out / "banel" / "seed0" / "config.yaml"
@@ -86,8 +88,8 @@ def test_quick_comparison_then_skip_resume_and_report(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--method-set", "rnd:method_options.lr=0.1"], "'rnd', which is not among --methods"),
-    (["--method-set", "count:method_options.lr=-1"], "method_options.lr"),
+    (["--method-set", "rnd:rnd.lr=0.1"], "'rnd', which is not among --methods"),
+    (["--method-set", "count:count.lr=-1"], "count.lr"),
     (["--method-set", "count"], "--method-set expects METHOD:KEY=VALUE"),
     (["--methods", "banel,magic"], "unknown method 'magic'"),
 ])
@@ -121,8 +123,10 @@ def test_table_statistics_and_reference():
     assert by["rnd"]["improvement"] == pytest.approx(3.0)
     assert by["rnd"]["improvement_per_seed_mean"] == pytest.approx(3.0)
     assert by["banel"]["solutions_mean"] == pytest.approx(3.0)  # (5 + 3 + 1) / 3
-    vs = banel_vs_best_baseline(rows)
-    assert vs["best_baseline"] == "rnd" and vs["ratio"] == pytest.approx(10.0)
+    vs = vs_best_other(rows)
+    assert set(vs) == {"banel", "rnd"}  # pretrained learns nothing: never a competitor
+    assert vs["banel"]["best_other"] == "rnd" and vs["banel"]["ratio"] == pytest.approx(10.0)
+    assert vs["rnd"]["best_other"] == "banel" and vs["rnd"]["ratio"] == pytest.approx(0.1)
     rows, reference = table(["banel"], [r for r in rs if r.method == "banel"])
     assert reference == "prior" and rows[0]["improvement"] == pytest.approx(30.0)
     assert rows[0]["novel_mean"] is None and rows[0]["novel_improvement"] is None
@@ -134,7 +138,7 @@ def test_table_statistics_and_reference():
 
 TINY = ["--task", "addition-attack", "-q", "--set", "task_options.target.steps=20",
         "--set", "task_options.attacker.queries=3000", "--set", "eval.samples=500",
-        "--set", "eval.prior_samples=1000", "--set", "banel.samples_per_round=40",
+        "--set", "eval.prior_samples=1000", "--set", "rounds.samples_per_round=40",
         "--set", "trainer.num_threads=1"]
 
 

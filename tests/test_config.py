@@ -10,6 +10,7 @@ from banel_framework.config import (
     parse_value,
 )
 from banel_framework.errors import ConfigError
+from banel_framework.run import plan
 
 
 def test_parse_value_handles_yaml_and_scientific_floats():
@@ -21,23 +22,27 @@ def test_parse_value_handles_yaml_and_scientific_floats():
 
 
 def test_overrides_nest_and_merge_over_lower_layers():
-    over = parse_overrides(["banel.samples_per_round=7", "posterior.filter_factor=1.1"])
-    cfg = build_config([{"banel": {"samples_per_round": 3, "draw_batch_size": 99}}, over])
-    assert cfg.banel.samples_per_round == 7
-    assert cfg.banel.draw_batch_size == 99  # untouched sibling survives the merge
-    assert cfg.posterior.filter_factor == pytest.approx(1.1)
+    over = parse_overrides(["rounds.samples_per_round=7", "banel.posterior.filter_factor=1.1"])
+    cfg = build_config([{"rounds": {"samples_per_round": 3, "draw_batch_size": 99}}, over])
+    assert cfg.rounds.samples_per_round == 7
+    assert cfg.rounds.draw_batch_size == 99  # untouched sibling survives the merge
+    assert cfg.sections()["banel"]["posterior"]["filter_factor"] == pytest.approx(1.1)
 
 
 def test_unknown_option_names_the_field():
+    with pytest.raises(ConfigError, match=r"rounds\.samples_per_rond: unknown option"):
+        build_config([parse_overrides(["rounds.samples_per_rond=3"])])
     with pytest.raises(ConfigError, match=r"banel\.samples_per_rond: unknown option"):
-        build_config([parse_overrides(["banel.samples_per_rond=3"])])
+        plan([parse_overrides(["banel.samples_per_rond=3"])])
+    with pytest.raises(ConfigError, match=r"budgte: unknown option"):
+        plan([{"budgte": 3}])
 
 
 def test_bad_value_names_field_and_value():
     with pytest.raises(ConfigError, match=r"budget: .*greater than or equal to 1.*-5"):
         build_config([{"budget": -5}])
-    with pytest.raises(ConfigError, match=r"failure_model\.init"):
-        build_config([{"failure_model": {"init": "nowhere"}}])
+    with pytest.raises(ConfigError, match=r"banel\.failure_model\.init"):
+        plan([{"banel": {"failure_model": {"init": "nowhere"}}}])
 
 
 def test_set_without_equals_is_rejected():

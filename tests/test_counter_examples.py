@@ -1,4 +1,4 @@
-"""failure_model.success_weight: known successes join phi's fit as counter-examples."""
+"""banel.failure_model.success_weight: known successes join phi's fit as counter-examples."""
 
 import pytest
 import torch
@@ -46,7 +46,7 @@ def test_counter_examples_lower_phi_on_successes_and_on_what_resembles_them():
 def test_runs_pass_the_ledgers_successes_so_far(tmp_path):
     out = tmp_path / "run"
     res = CliRunner().invoke(main, ["run", "--out", str(out), "-q", "--budget", "300",
-                                    "--set", "failure_model.success_weight=0.5"])
+                                    "--set", "banel.failure_model.success_weight=0.5"])
     assert res.exit_code == 0, res.output
     run = open_run(out)
     found = {}
@@ -70,7 +70,8 @@ def test_success_weight_needs_a_builder_that_takes_counter_examples():
     host = PluginHost().load()
     host.pm.register(Reg(), name="plain-test")
     with pytest.raises(BanelError, match="accepts counter-examples"):
-        plan([{"failure_model": {"name": "plain-test", "success_weight": 1.0}}], host=host)
-    plan([{"failure_model": {"name": "plain-test"}}], host=host)  # fine without
+        plan([{"banel": {"failure_model": {"name": "plain-test", "success_weight": 1.0}}}],
+             host=host)
+    plan([{"banel": {"failure_model": {"name": "plain-test"}}}], host=host)  # fine without
     with pytest.raises(BanelError, match="contradict"):
-        plan([{"failure_model": {"success_weight": 1.0}, "banel": {"train_on_positives": True}}])
+        plan([{"banel": {"failure_model": {"success_weight": 1.0}, "train_on_positives": True}}])

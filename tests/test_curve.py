@@ -5,8 +5,8 @@ import torch
 from click.testing import CliRunner
 
 from banel_framework.cli import main
-from banel_framework.curve import NEVER, estimate, first_rejection, rate_curve
-from banel_framework.engine import replay
+from curve import NEVER, estimate, first_rejection, rate_curve
+from banel_plugins.banel import replay
 from banel_framework.errors import BanelError
 from banel_framework.evaluation import Evaluator
 from banel_framework.run import open_run

@@ -14,8 +14,8 @@ from PIL import Image
 
 from banel_framework import plugins
 from banel_framework.cli import main
-from banel_framework.curve import NEVER, first_rejection, oracle_successes, rate_curve, ratio_rate
-from banel_framework.engine import replay
+from curve import NEVER, first_rejection, oracle_successes, rate_curve, ratio_rate
+from banel_plugins.banel import replay
 from banel_framework.errors import BanelError, ConfigError
 from banel_framework.run import open_run, plan, task_context, user_layers
 from banel_framework.samples import Samples
@@ -76,9 +76,9 @@ def test_pretraining_is_seeded_and_cached(tmp_path, monkeypatch):
     assert digits_data.well_formed(s, 4).float().mean() > 0.5  # 20 epochs already learn the format
 
 
-QUICK = [*TINY, "banel.samples_per_round=20", "eval.samples=300", "eval.prior_samples=1000",
+QUICK = [*TINY, "rounds.samples_per_round=20", "eval.samples=300", "eval.prior_samples=1000",
          "eval.every=1", "banel.distill.enabled=true", "banel.distill.acceptance_below=1.0",
-         "banel.distill.samples=100", "banel.distill.fit.epochs=1", "failure_model.fit.epochs=2"]
+         "banel.distill.samples=100", "banel.distill.fit.epochs=1", "banel.failure_model.fit.epochs=2"]
 
 
 @pytest.fixture(scope="module")
@@ -130,9 +130,9 @@ def test_first_rejection_matches_the_posterior_and_the_ratio_estimate_is_consist
     assert torch.equal(first == NEVER, ~last.reject_mask(s)[0])
     assert set(first.tolist()) <= {1, 2, 3, NEVER}
     est = ratio_rate(last, oracle_successes(run), n=500, m=300, seed=0)
-    assert est["accepted"] == round(est["acceptance"] * 300) and est["accepted_successes"] <= 500
-    if est["accepted"]:
-        assert est["ci"][0] <= est["rate"] <= est["ci"][1]
+    # the acceptance estimated on 300 region-checked proposals agrees with plain rejection
+    plain = last.draw(2000, seed=9, batch_size=500, max_draws=2000).acceptance
+    assert abs(est["acceptance"] - plain) < 0.1 and est["accepted_successes"] <= 500
     with pytest.raises(BanelError, match="distilled"):
         rate_curve(run, n=100, m=100, seed=0)
 
@@ -147,5 +147,5 @@ def test_default_prior_rate_is_measurable_and_in_range():
     ctx = task_context(p, progress=False)
     prior = p.task.prior(ctx)
     ev = Evaluator(p.task, p.task.eval_oracle(ctx), p.task.codec(), p.config.eval, batch_size=4096)
-    rate = ev.evaluate(Posterior(prior, prior, p.scorer, []), seed=3, n=102_400)
+    rate = ev.evaluate(Posterior(prior, prior, None, []), seed=3, n=102_400)
     assert rate.k >= 3 and 1e-5 < rate.ci[0] and rate.ci[1] < 1e-3

@@ -5,7 +5,7 @@ import csv
 from click.testing import CliRunner
 
 from banel_framework.cli import main
-from banel_framework.engine import distill_data, load_generator
+from banel_plugins.banel import distill_data, load_generator
 from banel_framework.run import open_run
 from banel_framework.samples import Samples
 
@@ -29,15 +29,16 @@ def test_successes_take_their_share_of_the_distillation_fit(tmp_path):
     assert known  # the toy finds successes in 100 NREs
     posterior = Samples.from_keys(["1", "2", "3"] * 100)
     last = max(r for r, _, _ in run.ledger.rounds())
-    run.config.banel.distill.success_share = 0.25
-    data, n, near = distill_data(run, posterior, last)
+    dc = run.method.options.distill
+    dc.success_share = 0.25
+    data, n, near = distill_data(run, dc, posterior, last)
     assert n == len(known) and near == 0
     extra = data.keys()[300:]
     assert data.keys()[:300] == posterior.keys() and set(extra) == set(known)
     assert {extra.count(k) for k in known} == {len(extra) // n}  # each success equally often
     assert abs(len(extra) / len(data) - 0.25) < 0.02
-    run.config.banel.distill.success_share = 0.0
-    assert distill_data(run, posterior, last) == (posterior, 0, 0)
+    dc.success_share = 0.0
+    assert distill_data(run, dc, posterior, last) == (posterior, 0, 0)
 
 
 def test_distilled_proposal_puts_more_mass_on_known_successes(tmp_path):

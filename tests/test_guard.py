@@ -1,4 +1,4 @@
-"""posterior.guard_successes: a new region never rejects a success already in the ledger."""
+"""banel.posterior.guard_successes: a new region never rejects a success already in the ledger."""
 
 import csv
 import math
@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from banel_framework.cli import main
 from banel_framework.config import PosteriorConfig
-from banel_framework.engine import replay
+from banel_plugins.banel import replay
 from banel_framework.errors import BanelError
 from banel_framework.posterior import guard_slack
 from banel_framework.run import open_run
@@ -44,7 +44,7 @@ def _run(tmp_path, guard: bool):
     res = CliRunner().invoke(main, [
         "run", "--out", str(out), "-q", "--budget", "300", "--set", "banel.distill.enabled=false",
         "--set", "banel.train_on_positives=true",
-        "--set", f"posterior.guard_successes={str(guard).lower()}"])
+        "--set", f"banel.posterior.guard_successes={str(guard).lower()}"])
     assert res.exit_code == 0, res.output
     run = open_run(out)
     post = list(replay(run))[-1].posterior

@@ -103,7 +103,7 @@ def test_lora_from_scratch_is_refused_before_any_nre(tmp_path):
 
     out = tmp_path / "run"
     res = CliRunner().invoke(main, ["run", "--task", "math-qa", "--out", str(out), "-q",
-                                    "--set", "failure_model.init=scratch"])
+                                    "--set", "banel.failure_model.init=scratch"])
     assert res.exit_code == 2 and "init=scratch" in res.stderr
     assert not out.exists()
 
@@ -119,3 +119,23 @@ def test_lora_adapters_take_counter_examples(tiny_lm):
     t, p = float(taught.log_prob(known)[0]), float(plain.log_prob(known)[0])
     assert t < p - 1
     assert LoraFailureModel.accepts_counter_examples
+
+
+def test_rebuilding_a_posterior_reuses_the_adapters_it_loaded(tiny_lm, tmp_path):
+    base = prior(tiny_lm)
+    builder = LoraFailureModel(LoraOptions())
+    paths = []
+    for r in range(3):
+        phi, _ = builder.fit(base, base.sample(4, seed=r), FitSettings(epochs=1),
+                             from_scratch=False, seed=r)
+        paths.append(tmp_path / f"phi{r}.pt")
+        phi.save(paths[-1])
+    host = phi.host
+    assert len(host.adapters()) == 3
+    fresh = prior(tiny_lm)  # a resumed run: a new prior, its own host
+    first = [builder.load(fresh, p) for p in paths]
+    for _ in range(20):  # restore, then final_distribution, round after round
+        again = [builder.load(fresh, p) for p in paths]
+        assert all(a is b for a, b in zip(first, again))
+    assert len(first[0].host.adapters()) == 3  # one adapter per round, not 3 x 21
+    assert [builder.load(base, p) for p in paths][0].host is host and len(host.adapters()) == 3

@@ -13,7 +13,7 @@ import pytest
 from helpers import banel, install_example
 
 SLOW = ["--task", "needle", "--budget", "45", "-q", "--set", "oracle.name=slow",
-        "--set", "oracle.options.delay=0.15", "--set", "banel.samples_per_round=9"]
+        "--set", "oracle.options.delay=0.15", "--set", "rounds.samples_per_round=9"]
 
 
 def done_count(ledger: Path) -> int:
@@ -73,3 +73,25 @@ def test_resume_can_raise_the_budget(tmp_path):
     assert res.returncode == 0, res.stderr
     s = json.loads((out / "summary.json").read_text())
     assert s["nre_used"] == 50 == s["nre_budget"] and len(set(keys(out))) == 50
+
+
+def test_a_second_process_on_a_live_run_is_refused_and_a_killed_one_leaves_no_lock(tmp_path):
+    out = tmp_path / "run"
+    res = banel("run", "--out", str(out), "-q", "--budget", "20")
+    assert res.returncode == 0, res.stderr
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from banel_framework.lock import RunLock; "
+        f"RunLock({str(out)!r}).acquire(); print('held', flush=True); time.sleep(60)")],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    res = banel("resume", str(out), "-q", "--budget", "30")
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1, res.stderr
+    assert f"in use by process {holder.pid}" in lines[0]
+    assert json.loads((out / "summary.json").read_text())["nre_used"] == 20  # nothing spent
+    assert "budget: 20" in (out / "config.yaml").read_text()  # nor written
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    res = banel("resume", str(out), "-q", "--budget", "30")  # the kernel dropped the dead lock
+    assert res.returncode == 0, res.stderr
+    assert json.loads((out / "summary.json").read_text())["nre_used"] == 30

@@ -136,14 +136,14 @@ class AdditionAttack(Task):
         # fit: a departure from the paper's failures-only method (set both to 0 to restore it).
         return {
             "budget": 7500,
-            "banel": {"samples_per_round": 500, "draw_batch_size": 4096,
-                      "max_draws_per_round": 2_000_000,
-                      "distill": {"enabled": True, "acceptance_below": 0.5, "samples": 5000,
+            "rounds": {"samples_per_round": 500, "draw_batch_size": 4096,
+                       "max_draws_per_round": 2_000_000},
+            "banel": {"distill": {"enabled": True, "acceptance_below": 0.5, "samples": 5000,
                                   "dedupe": True, "init": "proposal", "success_share": 0.4,
-                                  "fit": {"epochs": 2, "lr": 1e-3, "batch_size": 128}}},
-            "failure_model": {"init": "proposal", "data": "all", "success_weight": 100.0,
-                              "fit": {"epochs": 10, "lr": 1e-3, "batch_size": 64}},
-            "posterior": {"filter_factor": 1.032, "reference": "proposal"},
+                                  "fit": {"epochs": 2, "lr": 1e-3, "batch_size": 128}},
+                      "failure_model": {"init": "proposal", "data": "all", "success_weight": 100.0,
+                                        "fit": {"epochs": 10, "lr": 1e-3, "batch_size": 64}},
+                      "posterior": {"filter_factor": 1.032, "reference": "proposal"}},
             "eval": {"samples": 2000, "every": 3, "final_samples": 20000,
                      "prior_samples": 100000},
         }

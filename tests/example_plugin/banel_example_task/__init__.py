@@ -42,9 +42,9 @@ class Needle(Task):
     default_generator = "categorical"
 
     def defaults(self):
-        return {"budget": 100, "banel": {"samples_per_round": 10},
-                "failure_model": {"fit": {"epochs": 20, "lr": 0.1}},
-                "posterior": {"filter_factor": 1.5}}
+        return {"budget": 100, "rounds": {"samples_per_round": 10},
+                "banel": {"failure_model": {"fit": {"epochs": 20, "lr": 0.1}},
+                          "posterior": {"filter_factor": 1.5}}}
 
     def codec(self) -> Codec:
         return NeedleCodec()

@@ -25,15 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .errors import BanelError
-from .evaluation import clopper_pearson
-from .interfaces import Generator
-from .posterior import Posterior, RejectionRegion
-from .samples import Samples
-from .seeding import derive_seed
+from banel_framework.errors import BanelError
+from banel_framework.evaluation import clopper_pearson
+from banel_framework.interfaces import Generator
+from banel_framework.posterior import Posterior, RejectionRegion
+from banel_framework.samples import Samples
+from banel_framework.seeding import derive_seed
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .run import Run
+    from banel_framework.run import Run
 
 #: The round recorded for a sample that no region rejects.
 NEVER = 1 << 30
@@ -146,7 +146,7 @@ def rate_curve(run: Run, *, n: int, m: int, seed: int, successes: Successes | No
 
     With `draws`, the rewarded proposals are read from (or saved to) that file: see cached_draws.
     """
-    from .engine import replay
+    from banel_plugins.banel import replay
 
     states = list(replay(run))
     if not states:
@@ -163,7 +163,7 @@ def rate_curve(run: Run, *, n: int, m: int, seed: int, successes: Successes | No
         succ, rest = cached_draws(run.prior, successes, n, m, seed, last.temperature, draws, label)
     first_s = first_rejection(last.regions, last, succ)
     first_r = first_rejection(last.regions, last, rest)
-    known = {e.key: e.round for e in run.ledger.evaluations(status="done") if not e.reward}
+    known = {e.key: e.round for e in run.ledger.evaluations(status="done") if (e.reward or 0) <= 0}
     known_r = torch.tensor([known.get(k, NEVER) for k in rest.keys()], dtype=torch.long)  # noqa: SIM118
     curve = []
     for r in [0] + [st.round for st in states]:

@@ -1,0 +1,396 @@
+"""BaNEL on the round machine: sample the posterior, fit a failure model, add its region, distil."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import torch
+from pydantic import Field
+
+from banel_framework.config import (
+    FailureModelConfig,
+    FitSettings,
+    PosteriorConfig,
+    Section,
+    validate_options,
+)
+from banel_framework.errors import ConfigError
+from banel_framework.hookspecs import hookimpl
+from banel_framework.interfaces import Generator, LogProbModel, Options
+from banel_framework.mixture import Mixture, trainable
+from banel_framework.posterior import Posterior, RejectionRegion, guard_slack
+from banel_framework.rounds import Batch, Proposal, RoundMethod, draw_new
+from banel_framework.run import Plan, Run
+from banel_framework.samples import Samples
+
+
+class DistillConfig(Section):
+    """Fitting a fresh proposal on posterior samples when acceptance falls (no NREs)."""
+
+    enabled: bool = Field(True, description="Distil at all.")
+    acceptance_below: float = Field(
+        0.05, ge=0, le=1,
+        description="Distil when the updated posterior's acceptance rate falls below this.")
+    samples: int = Field(2000, ge=1, description="Posterior samples drawn to fit the new proposal.")
+    init: Literal["prior", "proposal"] = Field(
+        "prior", description="Fit the new proposal starting from the prior or the current proposal.")
+    dedupe: bool = Field(False, description="Fit on unique posterior samples only (keeps diversity).")
+    prior_mix: float = Field(
+        0.0, ge=0, lt=1, description="Sample the new proposal mixed with this share of the prior.")
+    success_share: float = Field(
+        0.0, ge=0, lt=1, description="Share of the distillation fit made of the ledger's "
+        "successes so far, repeated (positive evidence; 0 = the paper's posterior samples only).")
+    success_neighbours: float = Field(
+        0.0, ge=0, le=1, description="Part of that share given to the successes' neighbours: "
+        "the proposal's completions of random prefixes of them that pass the failure regions "
+        "(no NREs; needs a generator with complete()).")
+    fit: FitSettings = Field(default_factory=lambda: FitSettings(epochs=3, lr=1e-3))
+
+
+class BanelOptions(Options):
+    """BaNEL's settings: the failure model, the rejection rule, distillation."""
+
+    failure_model: FailureModelConfig = Field(default_factory=FailureModelConfig)
+    posterior: PosteriorConfig = Field(default_factory=PosteriorConfig)
+    distill: DistillConfig = Field(default_factory=DistillConfig)
+    train_on_positives: bool = Field(
+        False, description="Also fit phi on successes (the paper drops them).")
+    select: Literal["last", "best-observed"] = Field(
+        "last", description="Final posterior: the last, or the one whose own candidates succeeded "
+        "most often in the ledger (no extra NREs; never used for training).")
+
+
+@dataclass
+class BanelState:
+    """The posterior in use: a proposal and the regions learned so far."""
+
+    posterior: Posterior
+
+
+class BanelMethod(RoundMethod):
+    """BaNEL: learn failure models on negatives and sample the posterior that avoids them."""
+
+    name = "banel"
+    description = "Bayesian Negative Evidence Learning (failure models + rejection posterior)."
+    Options: ClassVar[type[Options]] = BanelOptions
+    #: 0.1.0 kept these sections at the top of the config.
+    moved: ClassVar[dict[str, str]] = {"failure_model": "banel.failure_model",
+                                       "posterior": "banel.posterior"}
+
+    def check(self, p: Plan) -> None:
+        o: BanelOptions = self.options
+        reg = p.host.registry
+        fm = o.failure_model
+        fb_cls = reg.get("failure_model", fm.name).obj
+        self.failure_builder = fb_cls(validate_options(
+            fb_cls.Options, fm.options, "banel.failure_model.options"))
+        self.failure_builder.check(fm)
+        if fm.success_weight > 0 and not fb_cls.accepts_counter_examples:
+            raise ConfigError(f"invalid configuration: banel.failure_model.success_weight needs "
+                              f"a builder that accepts counter-examples; {fm.name!r} does not")
+        if fm.success_weight > 0 and o.train_on_positives:
+            raise ConfigError("invalid configuration: banel.failure_model.success_weight and "
+                              "banel.train_on_positives contradict each other (successes pushed "
+                              "out of phi and fitted into it); set one")
+        sc_cls = reg.get("posterior_scorer", o.posterior.name).obj
+        validate_options(getattr(sc_cls, "Options", Options), o.posterior.options,
+                         "banel.posterior.options")
+        self.scorer = sc_cls(o.posterior)
+        dc = o.distill
+        if dc.success_neighbours > 0 and dc.success_share > 0 and \
+                not getattr(p.generator_cls, "completes_prefixes", False):
+            raise ConfigError(f"invalid configuration: banel.distill.success_neighbours needs a "
+                              f"generator that completes prefixes; {p.generator_name!r} does not")
+
+    # -- the steps -------------------------------------------------------------------------
+
+    def restore(self, run: Run) -> BanelState:
+        last = None
+        for last in replay(run, self):
+            pass
+        return BanelState(last.posterior if last else self._prior_posterior(run))
+
+    def sampler(self, run: Run, state: BanelState) -> Posterior:
+        return state.posterior
+
+    def propose(self, run: Run, state: BanelState, r: int, n: int) -> Proposal:
+        prop = draw_new(run, state.posterior, r, n)
+        prop.data["regions"] = len(state.posterior.regions)
+        return prop
+
+    def learn(self, run: Run, state: BanelState, r: int, batch: Batch) -> dict[str, Any]:
+        phi, data = self._fit_failure_model(run, state, r)
+        if phi is not None:
+            ref = self._reference(state.posterior)
+            slack = 0.0
+            if self.options.posterior.guard_successes:
+                slack, data["guard_spared"] = self._guard(run, phi, ref)
+            data["region_slack"] = slack
+            state.posterior.regions.append(RejectionRegion(r, phi, ref, slack))
+        return data
+
+    def finish(self, run: Run, state: BanelState, r: int) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        dc = self.options.distill
+        if dc.enabled and state.posterior.regions:
+            acceptance = self._acceptance(run, state, r)
+            data["acceptance_next"] = acceptance
+            if acceptance < dc.acceptance_below:
+                data.update(self._distill(run, state, r))
+        return data
+
+    def final_distribution(self, run: Run) -> tuple[int, Posterior]:
+        """The last posterior, or with banel.select=best-observed the posterior whose own
+        candidates had the highest success rate in the ledger (round 0: the prior)."""
+        states = [s for s in replay(run, self) if s.done]
+        prior = self._prior_posterior(run)
+        if self.options.select == "last" or not states:
+            return (states[-1].round, states[-1].posterior) if states else (0, prior)
+        best = observed_best(run)
+        if best is None:
+            return states[-1].round, states[-1].posterior
+        return best, {st.round: st.posterior for st in states}.get(best, prior)
+
+    # -- parts -----------------------------------------------------------------------------
+
+    def _prior_posterior(self, run: Run) -> Posterior:
+        return Posterior(run.prior, run.prior, self.scorer, [], run.config.rounds.temperature)
+
+    def _reference(self, posterior: Posterior) -> Generator:
+        return posterior.prior if self.options.posterior.reference == "prior" \
+            else posterior.proposal
+
+    def _parent(self, posterior: Posterior) -> Generator:
+        return trainable(posterior.proposal) if self.options.failure_model.init == "proposal" \
+            else posterior.prior
+
+    def _fit_failure_model(self, run: Run, st: BanelState, r: int
+                           ) -> tuple[LogProbModel | None, dict[str, Any]]:
+        fm = self.options.failure_model
+        evs = (run.ledger.evaluations(round_=r, status="done") if fm.data == "round"
+               else run.ledger.evaluations(upto_round=r, status="done"))
+        keys = [e.key for e in evs if (e.reward or 0) <= 0 or self.options.train_on_positives]
+        if not keys:
+            return None, {"failure_model": None, "phi_samples": 0}
+        extra: dict[str, Any] = {}
+        counter: list[str] = []
+        if fm.success_weight > 0:  # known successes so far, as counter-examples
+            counter = successes_upto(run, r)
+            extra = {"counter_examples": Samples.from_keys(counter) if counter else None,
+                     "counter_weight": fm.success_weight}
+        phi, fit = self.failure_builder.fit(self._parent(st.posterior), Samples.from_keys(keys),
+                                            fm.fit, from_scratch=fm.init == "scratch",
+                                            seed=run.seed(r, "failure_model"), **extra)
+        path = run.checkpoint(f"failure_model_r{r:03d}.pt")
+        phi.save(path)
+        return phi, {"failure_model": _rel(run, path), "phi_samples": len(keys),
+                     "phi_counter_examples": len(counter), "phi_epochs": fm.fit.epochs,
+                     "phi_seconds": fit.seconds, "phi_steps": fit.steps,
+                     "phi_loss": fit.final_loss}
+
+    def _guard(self, run: Run, phi: LogProbModel, ref: Generator) -> tuple[float, int]:
+        """The slack that keeps a new region off every success in the ledger, and how many
+        successes it would have rejected without it."""
+        keys = [e.key for e in run.ledger.solutions()]
+        if not keys:
+            return 0.0, 0
+        known = Samples.from_keys(keys)
+        log_ref = ref.log_prob(known).detach().cpu().float()
+        log_phi = phi.log_prob(known).detach().cpu().float()
+        spared = int(self.scorer.reject(log_ref, log_phi).sum())
+        return guard_slack(self.scorer, log_ref, log_phi), spared
+
+    def _acceptance(self, run: Run, st: BanelState, r: int) -> float:
+        """Acceptance of the updated posterior: exact when possible, else from one probe batch."""
+        ev = run.evaluator
+        if ev.mode == "exact" and ev.support is not None:
+            try:
+                return st.posterior.acceptance(ev.support)
+            except NotImplementedError:  # the proposal cannot score at this temperature
+                pass
+        size = run.config.rounds.draw_batch_size
+        return st.posterior.draw(size, seed=run.seed(r, "probe"), batch_size=size,
+                                 max_draws=size).acceptance
+
+    def _distill(self, run: Run, st: BanelState, r: int) -> dict[str, Any]:
+        """Fit a fresh proposal on posterior samples (no NREs); the filters still apply."""
+        import time
+
+        dc, rc = self.options.distill, run.config.rounds
+        start = time.perf_counter()
+        res = st.posterior.draw(dc.samples, seed=run.seed(r, "distill"),
+                                batch_size=rc.draw_batch_size, max_draws=rc.max_draws_per_round,
+                                unique=dc.dedupe)
+        out: dict[str, Any] = {"distill_drawn": res.drawn, "distill_samples": len(res.samples)}
+        if len(res.samples) == 0:
+            run.log(f"round {r}: distillation skipped, the posterior gave no samples "
+                    f"in {res.drawn} proposals")
+            return out
+        base = st.posterior.prior if dc.init == "prior" else trainable(st.posterior.proposal)
+        distilled = base.clone()
+        data, known, near = distill_data(run, dc, res.samples, r, st.posterior)
+        fit = distilled.fit(data, dc.fit, seed=run.seed(r, "distill_fit"))
+        out["distill_successes"] = known
+        if dc.success_neighbours > 0:
+            out["distill_neighbours"] = near
+        path = run.checkpoint(f"proposal_r{r:03d}.pt")
+        distilled.save(path)
+        st.posterior = st.posterior.with_proposal(mix(dc, distilled, st.posterior.prior))
+        out.update(distilled=True, proposal_after=_rel(run, path), distill_loss=fit.final_loss,
+                   distill_seconds=time.perf_counter() - start)
+        run.log(f"round {r}: distilled a new proposal on {len(res.samples)} posterior samples "
+                f"(acceptance was {res.acceptance:.3g})")
+        return out
+
+
+class PretrainedMethod(RoundMethod):
+    """The pretrained baseline: spend the budget on new prior samples, learn nothing."""
+
+    name = "pretrained"
+    description = "No update: sample the prior (new samples only), the reference rate."
+    learns = False
+    reference = True
+
+    def restore(self, run: Run) -> None:
+        return None
+
+    def sampler(self, run: Run, state: None) -> Posterior:
+        return Posterior(run.prior, run.prior, None, [], run.config.rounds.temperature)
+
+    def propose(self, run: Run, state: None, r: int, n: int) -> Proposal:
+        return draw_new(run, self.sampler(run, state), r, n)
+
+    def learn(self, run: Run, state: None, r: int, batch: Batch) -> dict[str, Any]:
+        return {"failure_model": None}
+
+
+# -- rebuilding the posterior -----------------------------------------------------------------
+
+@dataclass
+class RoundState:
+    """The posterior as it stood after one round (fitted: regions added, not yet distilled)."""
+
+    round: int
+    posterior: Posterior
+    failure_model: LogProbModel | None
+    done: bool
+
+
+def replay(run: Run, method: BanelMethod | None = None) -> Iterator[RoundState]:
+    """Rebuild the posterior round by round from the ledger and the checkpoints (nothing for a
+    run of another method)."""
+    method = method or run.method
+    if not isinstance(method, BanelMethod):
+        return
+    prior = run.prior
+    proposal: Generator = prior
+    regions: list[RejectionRegion] = []
+    dc = method.options.distill
+    for r, status, data in run.ledger.rounds():
+        if status not in ("fitted", "done"):
+            return
+        phi = None
+        post = Posterior(prior, proposal, method.scorer, regions, run.config.rounds.temperature)
+        if data.get("failure_model"):
+            phi = method.failure_builder.load(method._parent(post),
+                                              run.run_dir / data["failure_model"])
+            regions.append(RejectionRegion(r, phi, method._reference(post),
+                                           data.get("region_slack", 0.0)))
+        if status == "done" and data.get("proposal_after"):
+            proposal = mix(dc, load_generator(prior, run.run_dir / data["proposal_after"]), prior)
+        yield RoundState(r, Posterior(prior, proposal, method.scorer, list(regions),
+                                      run.config.rounds.temperature), phi, status == "done")
+        if status != "done":
+            return
+
+
+def load_generator(template: Generator, path: Path) -> Generator:
+    """A generator shaped like `template` with the weights saved at `path`."""
+    model = template.fresh()
+    model.load(path)
+    return model
+
+
+def mix(dc: DistillConfig, distilled: Generator, prior: Generator) -> Generator:
+    """The distilled proposal, mixed with the prior when banel.distill.prior_mix > 0."""
+    return Mixture(distilled, prior, dc.prior_mix) if dc.prior_mix > 0 else distilled
+
+
+def successes_upto(run: Run, r: int) -> list[str]:
+    """Keys of the ledger's successes found in rounds up to r."""
+    return [e.key for e in run.ledger.solutions() if e.round <= r]
+
+
+def distill_data(run: Run, dc: DistillConfig, samples: Samples, r: int,
+                 posterior: Posterior | None = None) -> tuple[Samples, int, int]:
+    """Posterior samples and, with distill.success_share > 0, the ledger's successes up to
+    round r (and, with success_neighbours, their neighbours), together about that share of
+    the fit; returns (data, successes, neighbours)."""
+    share = dc.success_share
+    known = successes_upto(run, r) if share > 0 else []
+    if not known:
+        return samples, 0, 0
+    total = round(share / (1 - share) * len(samples))  # rows of positive evidence
+    near = Samples.from_keys([])
+    if dc.success_neighbours > 0 and posterior is not None:
+        near = neighbours(run, posterior, known, round(total * dc.success_neighbours), r)
+    n_near = len(near)
+    # repeated, not up-weighted: one large weight would inflate Adam's second moment and
+    # freeze the very parameters it should move (measured on toy-1d)
+    copies = max(1, round((total - n_near) / len(known)))
+    parts = [samples, Samples.from_keys(known * copies)] + ([near] if n_near else [])
+    return Samples.cat(parts), len(known), n_near
+
+
+def neighbours(run: Run, posterior: Posterior, known: list[str], n: int, r: int) -> Samples:
+    """Up to n distinct completions, by the current proposal, of random prefixes of the known
+    successes, kept when no failure region rejects them and the ledger has not evaluated them."""
+    proposal = trainable(posterior.proposal)
+    base = Samples.from_keys(known)
+    gen = torch.Generator().manual_seed(run.seed(r, "neighbours"))
+    kept: set[str] = set()
+    rows: list[Samples] = []
+    for attempt in range(8):  # a few batches; fewer neighbours rather than a long search
+        pick = torch.randint(len(known), (max(n, 1) * 2,), generator=gen)
+        prefixes = base.select(pick)
+        cut = 1 + (torch.rand(len(pick), generator=gen) * (prefixes.lengths - 1).clamp(min=1)).long()
+        prefixes = Samples(prefixes.tokens, torch.minimum(cut, prefixes.lengths - 1).clamp(min=1))
+        done = proposal.complete(prefixes, seed=run.seed(r, "neighbours", attempt))
+        rejected, _ = posterior.reject_mask(done)
+        take = []
+        for i, key in enumerate(done.keys()):
+            if len(kept) < n and not rejected[i] and key not in kept \
+                    and not run.ledger.is_known(key):
+                kept.add(key)
+                take.append(i)
+        rows.append(done.select(take))
+        if len(kept) >= n:
+            break
+    return Samples.cat(rows)
+
+
+def observed_best(run: Run) -> int | None:
+    """The posterior (by the round after which it stood; 0 = prior) whose candidates, drawn in
+    the next round, had the highest success rate; ties go to the later one."""
+    best, best_rate = None, -1.0
+    for r, status, data in run.ledger.rounds():
+        n = data.get("nre_round") or 0
+        if status != "done" or n == 0:
+            continue
+        rate = (data.get("successes") or 0) / n
+        if rate >= best_rate:
+            best, best_rate = r - 1, rate
+    return best if best_rate > 0 else None
+
+
+def _rel(run: Run, path: Path) -> str:
+    return str(path.relative_to(run.run_dir))
+
+
+@hookimpl
+def register_methods(register):
+    register(BanelMethod.name, BanelMethod, default=True)
+    register(PretrainedMethod.name, PretrainedMethod)
