@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import warnings
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -322,7 +323,9 @@ def open_run(run_dir: str | Path, host: PluginHost | None = None,
     p = plan([data], host, saved=True)
     run = Run(p, run_dir, host, resumed=True)
     if p.notes:
-        run.log(f"{run_dir} was made by an earlier version; settings moved: {'; '.join(p.notes)}")
+        note = f"{run_dir} was made by version 0.1; settings moved: {'; '.join(p.notes)}"
+        warnings.warn(f"banel: {note}", stacklevel=2)
+        run.log(note)
     if budget is not None:
         run.ledger.budget = budget
         (run_dir / CONFIG_FILE).write_text(
