@@ -12,13 +12,13 @@ ROUND_KEYS = tuple(RoundsConfig.model_fields)
 CORE_KEYS = set(RunConfig.model_fields)
 
 
-def migrate(data: dict[str, Any], method: str, moved: dict[str, str]
-            ) -> tuple[dict[str, Any], list[str]]:
+def migrate(data: dict[str, Any], method: str, moved: dict[str, str],
+            own: dict[str, set[str]] | None = None) -> tuple[dict[str, Any], list[str]]:
     """`data` in today's layout, and a note per setting that moved.
 
     `moved` maps a top-level section to its new dotted place (from every registered method's
     `moved` table); `method_options` goes to the section of `method`; round settings found in
-    a method's section go to `rounds`."""
+    a method's section go to `rounds` (unless that method's own options, `own`, define them)."""
     out = copy.deepcopy(data)
     notes: list[str] = []
     if "method_options" in out:
@@ -38,7 +38,7 @@ def migrate(data: dict[str, Any], method: str, moved: dict[str, str]
         if name in CORE_KEYS or not isinstance(section, dict):
             continue
         for key in ROUND_KEYS:
-            if key in section:
+            if key in section and key not in (own or {}).get(name, set()):
                 out.setdefault("rounds", {}).setdefault(key, section.pop(key))
                 notes.append(f"{name}.{key} -> rounds.{key}")
     return out, notes

@@ -70,12 +70,15 @@ class Plan:
     notes: list[str] = field(default_factory=list)
 
 
-def moved_settings(host: PluginHost) -> dict[str, str]:
-    """Every registered method's table of sections that moved since 0.1.0."""
+def moved_settings(host: PluginHost) -> tuple[dict[str, str], dict[str, set[str]]]:
+    """Every registered method's table of sections that moved since 0.1.0, and each method's
+    own option names."""
     out: dict[str, str] = {}
+    own: dict[str, set[str]] = {}
     for comp in host.registry.components("method"):
         out.update(getattr(comp.obj, "moved", {}) or {})
-    return out
+        own[comp.name] = set(getattr(comp.obj, "Options", Options).model_fields)
+    return out, own
 
 
 def plan(user_layers: list[dict[str, Any]], host: PluginHost | None = None, *,
@@ -90,7 +93,7 @@ def plan(user_layers: list[dict[str, Any]], host: PluginHost | None = None, *,
     for layer in user_layers:
         user = deep_merge(user, layer)
     method_name = user.get("method") or reg.default("method")
-    user, moved = migrate(user, method_name, moved_settings(host))
+    user, moved = migrate(user, method_name, *moved_settings(host))
     if moved and not saved:
         raise ConfigError(f"invalid configuration: settings moved: {'; '.join(moved)}")
     task_name = user.get("task") or reg.default("task")

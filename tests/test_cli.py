@@ -22,6 +22,8 @@ def invoke(*args):
     (["--set", "generator.options.depth=3"], "generator.options.depth: unknown option"),
     (["--set", "banel.failure_model.name=lora9"], "unknown failure model 'lora9'"),
     (["--method", "magic"], "unknown method 'magic'"),
+    (["--set", "banel.posterior.options.tilt=1"], "banel.posterior.options.tilt: unknown option"),
+    (["--set", "rounds.temperature=0"], "rounds.temperature: Input should be greater than 0"),
     (["--set", "budget"], "--set expects key=value"),
 ])
 def test_bad_input_exits_2_with_one_line_and_no_run_dir(tmp_path, args, message):

@@ -32,3 +32,12 @@ def test_a_0_1_0_run_reports_and_resumes(tmp_path, method):
     assert res.returncode == 0, res.stderr
     expected = json.loads((DATA / "expected_keys.json").read_text())["keys"][method]
     assert keys(run) == expected  # the same 50 evaluations an uninterrupted 0.1.0 run made
+
+
+def test_a_method_option_named_like_a_round_setting_stays_where_it_is():
+    from banel_framework.legacy import migrate
+
+    data = {"tempered": {"temperature": 2.0}, "banel": {"temperature": 0.5}}
+    out, notes = migrate(data, "tempered", {}, {"tempered": {"temperature"}, "banel": set()})
+    assert out["tempered"] == {"temperature": 2.0} and out["rounds"] == {"temperature": 0.5}
+    assert notes == ["banel.temperature -> rounds.temperature"]
