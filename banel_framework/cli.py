@@ -60,15 +60,18 @@ def _config_options(fn):
 @click.option("--budget", type=int, help="Hard NRE budget.")
 @click.option("--method", help="Method that spends the budget (default: the registered default).")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: runs/...).")
+@click.option("--failures-only", is_flag=True,
+              help="The paper's protocol: no success enters any fit (recorded in config.yaml).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def run(task, config_file, sets, seed, budget, method, out, quiet) -> None:
+def run(task, config_file, sets, seed, budget, method, out, failures_only, quiet) -> None:
     """Run a method on a task; results go to a new run directory."""
     from .outputs import console_table, metrics_rows
     from .run import create_run, plan, user_layers
     from .runner import execute
 
     layers = user_layers(config_file, sets, task=task, seed=seed, budget=budget, method=method,
-                         progress=False if quiet else None)
+                         progress=False if quiet else None,
+                         failures_only=True if failures_only else None)
     p = plan(layers)
     r = create_run(p, out)
     summary = execute(r)
@@ -131,8 +134,11 @@ def report(run_dirs) -> None:
               help="Parent of <method>/seed<k>/ run directories (default: runs/compare-<task>).")
 @click.option("--method-set", "method_sets", multiple=True, metavar="METHOD:KEY=VALUE",
               help="Override one option for one method's runs, e.g. rnd:rnd.lr=0.1.")
+@click.option("--failures-only", is_flag=True,
+              help="The paper's protocol for every run: no success enters any fit.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def compare(task, config_file, sets, methods, seeds, budget, out, method_sets, quiet) -> None:
+def compare(task, config_file, sets, methods, seeds, budget, out, method_sets, failures_only,
+            quiet) -> None:
     """Run methods over seeds (resumable) and write the comparison table, plot and compare.json."""
     from .compare import PLOT_FILE, TABLE_FILE
     from .compare import compare as run_compare
@@ -144,7 +150,8 @@ def compare(task, config_file, sets, methods, seeds, budget, out, method_sets, q
         names = [c.name for c in sorted(comps, key=lambda c: (not c.obj.reference, c.name))]
     out = out or f"runs/compare-{task or 'default'}"
     result = run_compare(task, names, list(range(seeds)), out=out, budget=budget,
-                         config_file=config_file, sets=sets, method_sets=method_sets,
+                         config_file=config_file, method_sets=method_sets,
+                         sets=[*sets, *(["failures_only=true"] if failures_only else [])],
                          progress=not quiet, echo=lambda s: click.echo(s, err=True))
     click.echo(result["markdown"])
     for m, vs in (result.get("vs_best_other") or {}).items():

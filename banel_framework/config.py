@@ -140,6 +140,11 @@ class RunConfig(Section):
                                "registered default (banel).")
     seed: int = Field(0, ge=0, description="Seed of everything in the run.")
     budget: int = Field(2000, ge=1, description="Hard NRE budget: oracle calls allowed.")
+    failures_only: bool = Field(
+        False, description="The paper's protocol: no success enters any fit. Methods that can "
+        "feed successes back turn that off (BaNEL: no counter-examples, success share, "
+        "neighbours, guard or training on positives); methods that learn from rewards by "
+        "definition (reinforce, rnd, count) are unchanged.")
     generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
     rounds: RoundsConfig = Field(default_factory=RoundsConfig)
     oracle: OracleConfig = Field(default_factory=OracleConfig)

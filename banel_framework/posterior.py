@@ -15,6 +15,10 @@ from .samples import Samples
 from .seeding import derive_seed
 
 
+#: The rejected_by entry of known failures excluded outright.
+KNOWN = 0
+
+
 @dataclass
 class RejectionRegion:
     """R~_k = {x : p_phi_k(x)^kappa / p_ref(x) > f}, the failures learned in round k."""
@@ -71,23 +75,31 @@ class DrawResult:
 class Posterior:
     """Samples proposal(x) * prod_k 1[x not in R~_k] by batched rejection with early exit."""
 
-    def __init__(self, prior: Generator, proposal: Generator, scorer: PosteriorScorer,
-                 regions: list[RejectionRegion] | None = None, temperature: float = 1.0):
+    def __init__(self, prior: Generator, proposal: Generator, scorer: PosteriorScorer | None,
+                 regions: list[RejectionRegion] | None = None, temperature: float = 1.0,
+                 excluded: Callable[[str], bool] | None = None):
         self.prior = prior
         self.proposal = proposal
         self.scorer = scorer
         self.regions: list[RejectionRegion] = list(regions or [])
         self.temperature = temperature
+        #: Keys rejected outright (known failures), before any region is scored.
+        self.excluded = excluded
 
     def with_proposal(self, proposal: Generator) -> Posterior:
         """The same regions over another proposal."""
-        return Posterior(self.prior, proposal, self.scorer, self.regions, self.temperature)
+        return Posterior(self.prior, proposal, self.scorer, self.regions, self.temperature,
+                         self.excluded)
 
     def reject_mask(self, samples: Samples) -> tuple[torch.Tensor, dict[int, int]]:
         """True where some region rejects; regions that reject most are checked first."""
         n = len(samples)
         alive = torch.ones(n, dtype=torch.bool)
         by_region: dict[int, int] = {}
+        if self.excluded is not None and n:
+            known = torch.tensor([self.excluded(k) for k in samples.keys()], dtype=torch.bool)
+            alive &= ~known
+            by_region[KNOWN] = int(known.sum())
         if not self.regions or n == 0:
             return ~alive, by_region
         cache: dict[int, torch.Tensor] = {}

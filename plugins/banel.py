@@ -61,6 +61,9 @@ class BanelOptions(Options):
     select: Literal["last", "best-observed"] = Field(
         "last", description="Final posterior: the last, or the one whose own candidates succeeded "
         "most often in the ledger (no extra NREs; never used for training).")
+    exclude_known_failures: bool = Field(
+        False, description="The posterior also rejects every sample the ledger knows to fail "
+        "(exactly: they are known failures), in distillation draws and evaluations too.")
 
 
 @dataclass
@@ -82,6 +85,11 @@ class BanelMethod(RoundMethod):
 
     def check(self, p: Plan) -> None:
         o: BanelOptions = self.options
+        if p.config.failures_only:  # the paper's protocol: no success enters any fit
+            o.failure_model.success_weight = 0.0
+            o.distill.success_share = o.distill.success_neighbours = 0.0
+            o.posterior.guard_successes = o.train_on_positives = False
+            setattr(p.config, self.name, o.model_dump(mode="json"))  # recorded in config.yaml
         reg = p.host.registry
         fm = o.failure_model
         fb_cls = reg.get("failure_model", fm.name).obj
@@ -157,7 +165,20 @@ class BanelMethod(RoundMethod):
     # -- parts -----------------------------------------------------------------------------
 
     def _prior_posterior(self, run: Run) -> Posterior:
-        return Posterior(run.prior, run.prior, self.scorer, [], run.config.rounds.temperature)
+        return Posterior(run.prior, run.prior, self.scorer, [], run.config.rounds.temperature,
+                         self.excluded(run))
+
+    def excluded(self, run: Run):
+        """With exclude_known_failures: the test for a key the ledger knows to fail."""
+        if not self.options.exclude_known_failures:
+            return None
+        ledger = run.ledger
+
+        def known_failure(key: str) -> bool:
+            reward = ledger.reward(key)
+            return reward is not None and reward <= 0
+
+        return known_failure
 
     def _reference(self, posterior: Posterior) -> Generator:
         return posterior.prior if self.options.posterior.reference == "prior" \
@@ -289,11 +310,13 @@ def replay(run: Run, method: BanelMethod | None = None) -> Iterator[RoundState]:
     proposal: Generator = prior
     regions: list[RejectionRegion] = []
     dc = method.options.distill
+    excluded = method.excluded(run)
     for r, status, data in run.ledger.rounds():
         if status not in ("fitted", "done"):
             return
         phi = None
-        post = Posterior(prior, proposal, method.scorer, regions, run.config.rounds.temperature)
+        post = Posterior(prior, proposal, method.scorer, regions, run.config.rounds.temperature,
+                         excluded)
         if data.get("failure_model"):
             phi = method.failure_builder.load(method._parent(post),
                                               run.run_dir / data["failure_model"])
@@ -302,7 +325,8 @@ def replay(run: Run, method: BanelMethod | None = None) -> Iterator[RoundState]:
         if status == "done" and data.get("proposal_after"):
             proposal = mix(dc, load_generator(prior, run.run_dir / data["proposal_after"]), prior)
         yield RoundState(r, Posterior(prior, proposal, method.scorer, list(regions),
-                                      run.config.rounds.temperature), phi, status == "done")
+                                      run.config.rounds.temperature, excluded), phi,
+                         status == "done")
         if status != "done":
             return
 

@@ -1,0 +1,49 @@
+"""--failures-only (the paper's protocol) and banel.exclude_known_failures."""
+
+import yaml
+from click.testing import CliRunner
+
+from banel_framework.cli import main
+from banel_framework.run import open_run, plan
+
+
+def test_failures_only_turns_every_success_feedback_off_and_is_recorded(tmp_path):
+    default = plan([{"task": "addition-attack"}]).config.banel
+    assert default["failure_model"]["success_weight"] == 100 and default["distill"]["success_share"] == 0.4
+    cfg = plan([{"task": "addition-attack", "failures_only": True,
+                 "banel": {"posterior": {"guard_successes": True}}}]).config
+    b = cfg.banel
+    assert cfg.failures_only and b["failure_model"]["success_weight"] == 0
+    assert b["distill"]["success_share"] == 0 and b["distill"]["success_neighbours"] == 0
+    assert not b["posterior"]["guard_successes"] and not b["train_on_positives"]
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["run", "--failures-only", "--budget", "20", "-q", "--out",
+                                    str(out), "--set", "banel.failure_model.success_weight=5"])
+    assert res.exit_code == 0, res.output
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["failures_only"] is True and saved["banel"]["failure_model"]["success_weight"] == 0
+
+
+def _known_failure_mass(run_dir):
+    run = open_run(run_dir)
+    support = run.task.support()
+    probs = run.method.final_distribution(run)[1].probabilities(support)
+    failed = [i for i, k in enumerate(support.keys()) if run.ledger.reward(k) == 0]
+    return float(probs[failed].sum()), len(failed)
+
+
+def test_known_failures_can_be_excluded_exactly(tmp_path):
+    masses = {}
+    for on in (False, True):
+        out = tmp_path / str(on)
+        res = CliRunner().invoke(main, [
+            "run", "--budget", "30", "-q", "--out", str(out),
+            "--set", "banel.posterior.filter_factor=50",  # loose regions: known failures survive
+            "--set", f"banel.exclude_known_failures={str(on).lower()}"])
+        assert res.exit_code == 0, res.output
+        masses[on] = _known_failure_mass(out)
+    assert masses[False][1] > 0 and masses[False][0] > 0.01
+    assert masses[True][0] == 0.0
+    run = open_run(tmp_path / "True")
+    rounds = [d for _, _, d in run.ledger.rounds()]
+    assert sum(d["rejected_by_round"].get("0", 0) for d in rounds[1:]) > 0  # 0: known failures
