@@ -1,34 +1,49 @@
 """The seam through which reserved oracle calls are dispatched; results come back as they finish.
 
-The driver reserves every call in the ledger before dispatch and records each result as it
-arrives; an executor only runs calls, it never touches the ledger.
+The driver reserves every call in the ledger before dispatch, marks each chunk as called just
+before it is submitted, and records each result as it arrives; an executor only runs calls on
+the oracle it is bound to, it never touches the ledger.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from typing import Any
+
+from .samples import Samples
+
+Job = tuple[list[str], list[str]]  # (keys, texts) of one oracle call
+
+
+def call_oracle(oracle: Any, keys: list[str], texts: list[str]) -> list[float]:
+    """One oracle call on a chunk: its rewards, in order."""
+    return list(oracle(Samples.from_keys(keys), texts))
 
 
 class Executor(ABC):
-    """Runs oracle calls, possibly many at once; `workers` is how many may be in flight."""
+    """Runs oracle calls, up to `workers` at once, on the oracle it is bound to."""
 
     def __init__(self, workers: int = 1):
         self.workers = workers
+        self.oracle: Any = None
+
+    def bind(self, oracle: Any) -> None:
+        """The oracle every call goes to."""
+        self.oracle = oracle
 
     @abstractmethod
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
-        """Start fn(*args); its result (or exception) arrives through the future."""
+    def submit(self, keys: list[str], texts: list[str]) -> Future:
+        """Start one call; its rewards (or its exception) arrive through the future."""
 
-    def map_unordered(self, fn: Callable[..., Any], jobs: list[tuple[Any, ...]],
-                      before: Callable[[int], None] | None = None
+    def map_unordered(self, jobs: list[Job], before: Callable[[int], None] | None = None
                       ) -> Iterator[tuple[int, Future]]:
-        """(index, finished future) for each job, as they finish, at most `workers` in flight;
+        """(index, finished future) for each job as it finishes, at most `workers` in flight;
         `before(index)` runs in the caller's thread just before a job is submitted."""
-        from concurrent.futures import FIRST_COMPLETED, wait
-
+        if jobs:
+            self.start()
         pending: dict[Future, int] = {}
         todo = iter(enumerate(jobs))
         while True:
@@ -38,30 +53,94 @@ class Executor(ABC):
                     break
                 if before is not None:
                     before(nxt[0])
-                pending[self.submit(fn, *nxt[1])] = nxt[0]
+                pending[self.submit(*nxt[1])] = nxt[0]
             if not pending:
                 return
             done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             for fut in done:
                 yield pending.pop(fut), fut
 
+    def start(self) -> None:
+        """Make the workers ready (before the first call is marked as made)."""
+
     def close(self) -> None:
-        """Release workers."""
+        """Release the workers."""
 
 
 class InlineExecutor(Executor):
     """Runs each call in the driver, one at a time (the default)."""
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+    def submit(self, keys: list[str], texts: list[str]) -> Future:
         fut: Future = Future()
         try:
-            fut.set_result(fn(*args))
+            fut.set_result(call_oracle(self.oracle, keys, texts))
         except BaseException as exc:  # noqa: BLE001 - handed to the driver through the future
             fut.set_exception(exc)
         return fut
 
-    def map_unordered(self, fn, jobs, before=None):
-        for i, args in enumerate(jobs):  # lazily: the ledger is written between calls
+    def map_unordered(self, jobs, before=None):
+        for i, job in enumerate(jobs):  # lazily: the ledger is written between calls
             if before is not None:
                 before(i)
-            yield i, self.submit(fn, *args)
+            yield i, self.submit(*job)
+
+
+class ThreadExecutor(Executor):
+    """Up to `workers` calls at once in threads: for oracles that wait (a service, a queue)."""
+
+    def __init__(self, workers: int = 1):
+        super().__init__(workers)
+        self.pool: ThreadPoolExecutor | None = None
+
+    def submit(self, keys: list[str], texts: list[str]) -> Future:
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="banel-oracle")
+        return self.pool.submit(call_oracle, self.oracle, keys, texts)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+            self.pool = None
+
+
+_WORKER_ORACLE: Any = None
+
+
+def _init_worker(oracle: Any) -> None:
+    global _WORKER_ORACLE
+    _WORKER_ORACLE = oracle
+
+
+def _ready() -> bool:
+    return _WORKER_ORACLE is not None
+
+
+def _worker_call(keys: list[str], texts: list[str]) -> list[float]:
+    return call_oracle(_WORKER_ORACLE, keys, texts)
+
+
+class ProcessExecutor(Executor):
+    """Up to `workers` calls at once in worker processes (spawned; the oracle is pickled once
+    into each): for oracles that compute in Python."""
+
+    def __init__(self, workers: int = 1):
+        super().__init__(workers)
+        self.pool: ProcessPoolExecutor | None = None
+
+    def start(self) -> None:
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(self.workers,
+                                            mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_init_worker, initargs=(self.oracle,))
+            for fut in [self.pool.submit(_ready) for _ in range(self.workers)]:
+                fut.result()  # every worker spawned, its oracle unpickled
+
+    def submit(self, keys: list[str], texts: list[str]) -> Future:
+        self.start()
+        assert self.pool is not None
+        return self.pool.submit(_worker_call, keys, texts)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+            self.pool = None

@@ -26,6 +26,7 @@ class LedgeredOracle:
                  executor: Executor | None = None):
         self.oracle = oracle
         self.executor = executor or InlineExecutor()
+        self.executor.bind(oracle)
         self.ledger = ledger
         self.codec = codec
         self.batch_size = batch_size or getattr(oracle, "batch_size", 256) or 256
@@ -56,14 +57,11 @@ class LedgeredOracle:
         chunks = [pending[i:i + self.batch_size] for i in range(0, len(pending), self.batch_size)]
         jobs = [([e.key for e in c], [e.text for e in c]) for c in chunks]
 
-        def call(keys: list[str], texts: list[str]) -> object:
-            return self.oracle(Samples.from_keys(keys), texts)
-
         def before(i: int) -> None:  # in this process: a crash shows the call was attempted
             self.ledger.mark_called(jobs[i][0])
 
         done = 0
-        for i, fut in self.executor.map_unordered(call, jobs, before):
+        for i, fut in self.executor.map_unordered(jobs, before):
             keys, texts = jobs[i]
             rewards = self._check(fut.result(), len(keys))
             self.ledger.record(zip(keys, rewards))

@@ -74,6 +74,7 @@ def _execute(run: Run) -> dict[str, Any]:
         reason = run.method.run(run)
     finally:
         run.close_progress()
+        run.oracle.executor.close()
         run.ledger.set_meta("wall_seconds",
                             run.ledger.get_meta("wall_seconds", 0.0) + time.time() - t0)
     run.ledger.set_meta("stop_reason", reason)

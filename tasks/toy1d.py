@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,9 @@ class Toy1dOptions(Options):
     low: float = Field(-4.0, description="Left end of the interval.")
     high: float = Field(4.0, description="Right end of the interval.")
     success_above: float = Field(3.1, description="Bins whose centre is at or above this succeed.")
+    oracle_seconds: float = Field(
+        0.0, ge=0, description="Seconds each call of the (budgeted) oracle sleeps, to stand in "
+        "for a slow one (a simulator, a lab assay); the evaluation oracle never sleeps.")
 
     @model_validator(mode="after")
     def _check(self) -> Toy1dOptions:
@@ -56,10 +60,13 @@ class TailOracle(RewardOracle):
 
     batch_size = 1 << 16
 
-    def __init__(self, codec: BinCodec):
+    def __init__(self, codec: BinCodec, seconds: float = 0.0):
         self.codec = codec
+        self.seconds = seconds
 
     def __call__(self, samples: Samples, texts: list[str]) -> list[float]:
+        if self.seconds:
+            time.sleep(self.seconds)
         th = self.codec.opts.success_above
         return [1.0 if self.codec.centre(seq[0]) >= th else 0.0 for seq in samples.sequences()]
 
@@ -101,10 +108,10 @@ class Toy1d(Task):
         raise NotImplementedError("toy-1d builds its prior with the categorical generator")
 
     def oracle(self, ctx: TaskContext) -> RewardOracle:
-        return TailOracle(self.codec())
+        return TailOracle(self.codec(), self.options.oracle_seconds)
 
     def eval_oracle(self, ctx: TaskContext) -> RewardOracle:
-        return self.oracle(ctx)
+        return TailOracle(self.codec())
 
     def support(self) -> Samples:
         return Samples.from_sequences([[i] for i in range(self.options.bins)])

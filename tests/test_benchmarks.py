@@ -85,3 +85,12 @@ def test_region_analysis_scripts_on_a_toy_run(tmp_path):
     data = json.loads((tmp_path / "results" / "region_vs_atypicality_toy.json").read_text())
     assert data["rows"] and all(0 < r["acceptance"] <= 1 for r in data["rows"])
     assert "atypicality filter" in out
+
+
+def test_oracle_throughput_quick(tmp_path):
+    out = quick(tmp_path, "oracle_throughput.py")
+    data = json.loads((tmp_path / "results" / "oracle_throughput_quick.json").read_text())
+    assert "NRE/s" in out and "ledger overhead" in out
+    by = {(r["executor"], r["workers"]): r["nre_per_second"] for r in data["rows"]}
+    assert by["threads", 4] > 2 * by["threads", 1]  # calls overlap: throughput grows
+    assert data["ledger_overhead_ms_per_nre"] > 0

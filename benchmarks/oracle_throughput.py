@@ -1,0 +1,101 @@
+"""NREs per second through each oracle executor, for 1..8 workers, with a sleeping toy oracle.
+
+toy-1d's budgeted oracle sleeps `task_options.oracle_seconds` per call and the ledger gets one
+sample per call (`oracle.batch_size=1`), so an ideal executor with W workers reaches W / seconds
+NRE/s. The same script measures the ledger's own cost per NRE with an oracle that does not sleep.
+
+    python benchmarks/oracle_throughput.py --quick    # 0.2 s a call, 1-4 workers
+    python benchmarks/oracle_throughput.py            # 1 s a call, 1-8 workers
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import RESULTS, write  # noqa: E402
+
+from banel_framework.run import create_run, plan  # noqa: E402
+from banel_framework.runner import execute  # noqa: E402
+
+
+def one(executor: str, workers: int, seconds: float, n: int, root: Path) -> dict:
+    """One run of n NREs; NRE/s over the span from the first call to the last result."""
+    out = root / f"{executor}-{workers}-{seconds}"
+    p = plan([{"task": "toy-1d", "method": "pretrained", "budget": n, "progress": False,
+               "task_options": {"oracle_seconds": seconds},
+               "rounds": {"samples_per_round": n}, "eval": {"every": 1000},
+               "oracle": {"executor": executor, "workers": workers, "batch_size": 1}}])
+    run = create_run(p, out)
+    start = time.perf_counter()
+    execute(run)
+    wall = time.perf_counter() - start
+    con = sqlite3.connect(out / "ledger.sqlite")
+    first, last, done = con.execute("SELECT MIN(called_at), MAX(finished_at), COUNT(*) FROM "
+                                    "evaluations WHERE status = 'done'").fetchone()
+    con.close()
+    span = last - first
+    return {"executor": executor, "workers": workers, "oracle_seconds": seconds, "nre": done,
+            "span_seconds": span, "nre_per_second": done / span if span > 0 else None,
+            "run_seconds": wall}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    seconds, workers = (0.2, [1, 2, 4]) if args.quick else (1.0, [1, 2, 4, 8])
+    n = 4 * max(workers)
+    root = Path(tempfile.mkdtemp())
+    rows = [one("inline", 1, seconds, n, root)]
+    for ex in ("threads", "processes"):
+        rows += [one(ex, w, seconds, n, root) for w in workers]
+    for r in rows:
+        print(f"{r['executor']:>9} x{r['workers']}: {r['nre_per_second']:.2f} NRE/s "
+              f"(ideal {r['workers'] / seconds:.2f}; {r['nre']} NREs in {r['span_seconds']:.2f} s)")
+    # the ledger's own cost: an oracle that does not sleep, inline, one sample a call
+    base = one("inline", 1, 0.0, 100, root)
+    overhead_ms = 1000 * base["span_seconds"] / base["nre"]
+    print(f"ledger overhead: {overhead_ms:.2f} ms per NRE (reserve, mark, call, record; "
+          f"{base['nre']} NREs, one a call)")
+    plot = plot_rows(rows, seconds)
+    write("oracle_throughput" + ("_quick" if args.quick else ""),
+          {"oracle_seconds": seconds, "rows": rows, "ledger_overhead_ms_per_nre": overhead_ms,
+           "plot": str(plot)})
+
+
+def plot_rows(rows: list[dict], seconds: float) -> Path:
+    """NRE/s against workers, one line per executor, with the ideal W / seconds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for ex in ("threads", "processes"):
+        rs = [r for r in rows if r["executor"] == ex]
+        ax.plot([r["workers"] for r in rs], [r["nre_per_second"] for r in rs], "o-", label=ex)
+    ws = sorted({r["workers"] for r in rows})
+    ax.plot(ws, [w / seconds for w in ws], "k--", lw=1, label="ideal")
+    inline = next(r for r in rows if r["executor"] == "inline")
+    ax.plot([1], [inline["nre_per_second"]], "s", color="C2", label="inline")
+    ax.set_xlabel("workers")
+    ax.set_ylabel("NRE per second")
+    ax.set_title(f"oracle throughput, {seconds:g} s per call")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"oracle_throughput_{seconds:g}s.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+if __name__ == "__main__":
+    main()
