@@ -75,6 +75,13 @@ class PosteriorConfig(Section):
         False, description="Spare known successes: lower a new region's log p_phi (its slack) "
         "just enough that it rejects no success already in the ledger."
     )
+    calibrate: float | None = Field(
+        None, gt=0, lt=1, description="Calibrate each region instead of using f alone: hold out "
+        "some of the round's negatives from phi's fit and shift the region's threshold (its "
+        "slack) so that it rejects this share of them (None: f as given).")
+    holdout: float = Field(
+        0.2, gt=0, lt=1, description="Share of the round's negatives held out of phi's fit "
+        "when calibrate is set.")
     options: dict[str, Any] = Field(default_factory=dict, description="Options of the scorer.")
 
 

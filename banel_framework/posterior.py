@@ -54,6 +54,24 @@ def guard_slack(scorer: PosteriorScorer, log_ref: torch.Tensor, log_phi: torch.T
     return hi + 1e-3  # a margin for batch-dependent rounding of the log-likelihoods
 
 
+def calibrated_slack(scorer: PosteriorScorer, log_ref: torch.Tensor, log_phi: torch.Tensor,
+                     share: float, tol: float = 1e-4) -> float:
+    """The slack at which the scorer rejects `share` of these held-out negatives (it may be
+    negative: a region stricter than f)."""
+    def rejected(slack: float) -> float:
+        return float(scorer.reject(log_ref, log_phi - slack).double().mean())
+
+    lo, hi = -1.0, 1.0
+    while rejected(lo) < share and lo > -1e6:  # rejection falls as the slack grows
+        lo *= 2
+    while rejected(hi) > share and hi < 1e6:
+        hi *= 2
+    while hi - lo > tol:
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if rejected(mid) > share else (lo, mid)
+    return hi
+
+
 @dataclass
 class DrawResult:
     """Accepted samples and what it took to get them."""

@@ -21,7 +21,7 @@ from banel_framework.errors import ConfigError
 from banel_framework.hookspecs import hookimpl
 from banel_framework.interfaces import Generator, LogProbModel, Options
 from banel_framework.mixture import Mixture, trainable
-from banel_framework.posterior import Posterior, RejectionRegion, guard_slack
+from banel_framework.posterior import Posterior, RejectionRegion, calibrated_slack, guard_slack
 from banel_framework.rounds import Batch, Proposal, RoundMethod, draw_new
 from banel_framework.run import Plan, Run
 from banel_framework.samples import Samples
@@ -133,9 +133,10 @@ class BanelMethod(RoundMethod):
         phi, data = self._fit_failure_model(run, state, r)
         if phi is not None:
             ref = self._reference(state.posterior)
-            slack = 0.0
+            slack = data.pop("_calibrated", 0.0)
             if self.options.posterior.guard_successes:
-                slack, data["guard_spared"] = self._guard(run, phi, ref)
+                guard, data["guard_spared"] = self._guard(run, phi, ref, slack)
+                slack = max(slack, guard)
             data["region_slack"] = slack
             state.posterior.regions.append(RejectionRegion(r, phi, ref, slack))
         return data
@@ -196,6 +197,16 @@ class BanelMethod(RoundMethod):
         keys = [e.key for e in evs if (e.reward or 0) <= 0 or self.options.train_on_positives]
         if not keys:
             return None, {"failure_model": None, "phi_samples": 0}
+        pc = self.options.posterior
+        held: list[str] = []
+        if pc.calibrate is not None:  # negatives of this round the fit never sees
+            own = [e.key for e in run.ledger.evaluations(round_=r, status="done")
+                   if (e.reward or 0) <= 0]
+            gen = torch.Generator().manual_seed(run.seed(r, "holdout"))
+            order = torch.randperm(len(own), generator=gen).tolist()
+            held = [own[i] for i in order[:max(1, round(pc.holdout * len(own)))]] if own else []
+            skip = set(held)
+            keys = [k for k in keys if k not in skip]
         extra: dict[str, Any] = {}
         counter: list[str] = []
         if fm.success_weight > 0:  # known successes so far, as counter-examples
@@ -207,22 +218,31 @@ class BanelMethod(RoundMethod):
                                             seed=run.seed(r, "failure_model"), **extra)
         path = run.checkpoint(f"failure_model_r{r:03d}.pt")
         phi.save(path)
-        return phi, {"failure_model": _rel(run, path), "phi_samples": len(keys),
+        extra_out: dict[str, Any] = {}
+        if held:
+            hs = Samples.from_keys(held)
+            log_ref = self._reference(st.posterior).log_prob(hs).detach().cpu().float()
+            log_phi = phi.log_prob(hs).detach().cpu().float()
+            extra_out = {"_calibrated": calibrated_slack(self.scorer, log_ref, log_phi,
+                                                          pc.calibrate),
+                         "holdout_negatives": len(held)}
+        return phi, {**extra_out, "failure_model": _rel(run, path), "phi_samples": len(keys),
                      "phi_counter_examples": len(counter), "phi_epochs": fm.fit.epochs,
                      "phi_seconds": fit.seconds, "phi_steps": fit.steps,
                      "phi_loss": fit.final_loss}
 
-    def _guard(self, run: Run, phi: LogProbModel, ref: Generator) -> tuple[float, int]:
+    def _guard(self, run: Run, phi: LogProbModel, ref: Generator, base: float = 0.0
+               ) -> tuple[float, int]:
         """The slack that keeps a new region off every success in the ledger, and how many
-        successes it would have rejected without it."""
+        successes it would have rejected without it (at slack `base`)."""
         keys = [e.key for e in run.ledger.solutions()]
         if not keys:
             return 0.0, 0
         known = Samples.from_keys(keys)
         log_ref = ref.log_prob(known).detach().cpu().float()
-        log_phi = phi.log_prob(known).detach().cpu().float()
+        log_phi = phi.log_prob(known).detach().cpu().float() - base
         spared = int(self.scorer.reject(log_ref, log_phi).sum())
-        return guard_slack(self.scorer, log_ref, log_phi), spared
+        return base + guard_slack(self.scorer, log_ref, log_phi), spared
 
     def _acceptance(self, run: Run, st: BanelState, r: int) -> float:
         """Acceptance of the updated posterior: exact when possible, else from one probe batch."""
