@@ -192,6 +192,7 @@ class RoundMethod(Method):
         run.set_progress(round=r, ok=len(run.ledger.solutions()),
                          rate="-" if rate is None or _nan(rate) else f"{rate:.3g}")
         record = {"round": r, **{k: v for k, v in full.items() if k != "batch"}}
+        _progress_line(run, r, full)
         run.host.notify("banel_round_end", run=run, record=record)
 
 
@@ -243,3 +244,17 @@ def draw_new(run: Run, posterior: Posterior, r: int, n: int) -> Proposal:
         run.log(f"round {r}: only {len(res.samples)} new candidates in {res.drawn} proposals "
                 f"(rounds.max_draws_per_round={rc.max_draws_per_round})")
     return Proposal(res.samples, data)
+
+
+def _progress_line(run: Run, r: int, data: dict[str, Any]) -> None:
+    """One line a round in run.log (and metrics.csv rewritten), so a long run can be followed."""
+    from .outputs import metrics_rows, write_metrics
+
+    rate = (data.get("eval") or {}).get("rate")
+    acc = data.get("acceptance")
+    run.log(f"round {r}: {data.get('nre_after', run.ledger.nre_used())}/{run.ledger.budget} NREs, "
+            f"{data.get('successes', 0)} successes this round, {len(run.ledger.solutions())} in all"
+            + (f", acceptance {acc:.3g}" if isinstance(acc, float) and not math.isnan(acc) else "")
+            + (f", success rate {rate:.3g}" if isinstance(rate, float) and not _nan(rate) else ""),
+            echo=False)
+    write_metrics(run, metrics_rows(run))

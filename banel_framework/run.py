@@ -221,12 +221,12 @@ class Run:
 
     # -- console and events ----------------------------------------------------------------
 
-    def log(self, message: str) -> None:
-        """Print a line above the progress bar and append it to run.log."""
+    def log(self, message: str, echo: bool = True) -> None:
+        """Append a line to run.log; with `echo`, also print it above the progress bar."""
         stamp = datetime.now().strftime("%H:%M:%S")
         with open(self.run_dir / "run.log", "a") as fh:
             fh.write(f"{stamp} {message}\n")
-        if self.config.progress:
+        if echo and self.config.progress:
             tqdm.write(message, file=sys.stderr)
 
     def open_progress(self) -> None:

@@ -101,3 +101,17 @@ def test_select_best_observed_picks_the_posterior_whose_candidates_succeeded_mos
     assert chosen is not None
     assert s["eval"]["final"]["rate"] == pytest.approx(float(chosen["eval_rate"]), rel=1e-5)
     assert s["eval"]["last"]["rate"] == pytest.approx(float(rows[-1]["eval_rate"]), rel=1e-5)
+
+
+def test_a_quiet_run_can_be_followed_round_by_round(tmp_path):
+    from click.testing import CliRunner
+
+    from banel_framework.cli import main
+
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["run", "-q", "--budget", "30", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    lines = [x for x in (out / "run.log").read_text().splitlines() if " round " in x
+             and "NREs" in x]
+    assert [x.split("round ")[1].split(":")[0] for x in lines] == ["1", "2", "3"]
+    assert "30/30 NREs" in lines[-1]
