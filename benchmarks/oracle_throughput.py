@@ -4,7 +4,7 @@ toy-1d's budgeted oracle sleeps `task_options.oracle_seconds` per call and the l
 sample per call (`oracle.batch_size=1`), so an ideal executor with W workers reaches W / seconds
 NRE/s. The same script measures the ledger's own cost per NRE with an oracle that does not sleep.
 
-    python benchmarks/oracle_throughput.py --quick    # 0.2 s a call, 1-4 workers
+    python benchmarks/oracle_throughput.py --quick    # 0.1 s a call, 1 and 4 workers
     python benchmarks/oracle_throughput.py            # 1 s a call, 1-8 workers
 """
 
@@ -49,8 +49,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
-    seconds, workers = (0.2, [1, 2, 4]) if args.quick else (1.0, [1, 2, 4, 8])
-    n = 4 * max(workers)
+    seconds, workers = (0.1, [1, 4]) if args.quick else (1.0, [1, 2, 4, 8])
+    n = (2 if args.quick else 4) * max(workers)
     root = Path(tempfile.mkdtemp())
     rows = [one("inline", 1, seconds, n, root)]
     for ex in ("threads", "processes"):

@@ -35,7 +35,7 @@ def main() -> None:
     ap.add_argument("--m", type=int, default=20_000)
     args = ap.parse_args()
     run = open_run(args.run_dir)
-    cfg, r = run.config, args.round
+    r = args.round
     data = torch.load(args.draws, weights_only=True)
     succ, prior_s = Samples.from_keys(data["succ"]), Samples.from_keys(data["rest"][: args.m])
     neg = [e.key for e in run.ledger.evaluations(round_=r, status="done") if (e.reward or 0) <= 0]
