@@ -210,7 +210,7 @@ def table(methods: list[str], results: list[RunResult]) -> tuple[list[dict[str, 
             "wall_seconds_mean": _mean([r.summary.get("wall_seconds") or 0.0 for r in rs]),
             "stop_reasons": sorted({str(r.summary.get("stop_reason")) for r in rs}),
         })
-    refs = reference_methods(methods)
+    refs = methods_with("reference", methods)
     ref_row = next((row for row in rows if row["method"] in refs and row["final_mean"]), None)
     reference = ref_row["method"] if ref_row else "prior"
     for row in rows:
@@ -225,27 +225,14 @@ def _final(r: RunResult) -> dict[str, Any]:
     return (r.summary.get("eval") or {}).get("final") or {}
 
 
-def reference_methods(methods: list[str], host: PluginHost | None = None) -> set[str]:
-    """The compared methods whose registered class is a reference (learns nothing)."""
+def methods_with(flag: str, methods: list[str], host: PluginHost | None = None) -> set[str]:
+    """The compared methods whose registered class sets `flag` (reference, learns); methods no
+    longer registered have none."""
     reg = (host or get_host()).registry
     out = set()
     for m in methods:
         try:
-            cls = reg.get("method", m).obj
-        except BanelError:
-            continue
-        if getattr(cls, "reference", False):
-            out.add(m)
-    return out
-
-
-def learning_methods(methods: list[str], host: PluginHost | None = None) -> set[str]:
-    """The compared methods whose registered class learns."""
-    reg = (host or get_host()).registry
-    out = set()
-    for m in methods:
-        try:
-            if getattr(reg.get("method", m).obj, "learns", True):
+            if getattr(reg.get("method", m).obj, flag, False):
                 out.add(m)
         except BanelError:
             continue
@@ -254,7 +241,7 @@ def learning_methods(methods: list[str], host: PluginHost | None = None) -> set[
 
 def vs_best_other(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """For each learning method: its improvement over that of the best other learning method."""
-    learners = learning_methods([r["method"] for r in rows])
+    learners = methods_with("learns", [r["method"] for r in rows])
     scored = [r for r in rows if r["method"] in learners and r["improvement"] is not None]
     out = {}
     for row in scored:

@@ -25,7 +25,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .run import Run
 
 STOPPED = "stopped"
-STATUSES = ("sampling", "evaluating", "evaluated", "fitted", "done", STOPPED)
 
 
 @dataclass
@@ -51,11 +50,6 @@ class Batch:
     def samples(self) -> Samples:
         """The batch as samples (no log-probs)."""
         return Samples.from_keys(self.keys)
-
-    @property
-    def failures(self) -> list[str]:
-        """Keys whose reward is not positive."""
-        return [k for k, r in zip(self.keys, self.rewards) if r <= 0]
 
 
 class RoundMethod(Method):
@@ -141,12 +135,15 @@ class RoundMethod(Method):
             return prop.stop
         keys = prop.samples.keys()
         texts = run.codec.decode_batch(prop.samples)
-        ident = texts if run.task.key == "text" else keys  # what makes two samples the same
+        text_keyed = run.task.key == "text"
+        ident = texts if text_keyed else keys  # what makes two samples the same
         new: dict[str, int] = {}
         seen: set[str] = set()
         cut, remaining = len(keys), run.ledger.remaining()
         for i, k in enumerate(keys):
-            if ident[i] in seen or run.is_known(k):
+            known = run.ledger.is_known(k) or (
+                text_keyed and run.ledger.key_of_text(texts[i]) is not None)
+            if ident[i] in seen or known:  # texts decoded once, above
                 seen.add(ident[i])
                 continue
             seen.add(ident[i])

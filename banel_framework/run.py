@@ -39,7 +39,7 @@ from .lock import RunLock
 from .legacy import migrate
 from .oracle import LedgeredOracle
 from .plugins import PluginHost, get_host
-from .samples import Samples
+from .samples import key_sequence
 from .seeding import derive_seed
 
 CONFIG_FILE = "config.yaml"
@@ -203,7 +203,7 @@ class Run:
         if self.ledger.is_known(key):
             return key
         if self.task.key == "text":
-            return self.ledger.key_of_text(self.codec.decode(Samples.from_keys([key]).sequences()[0]))
+            return self.ledger.key_of_text(self.codec.decode(key_sequence(key)))
         return None
 
     def is_known(self, key: str) -> bool:
