@@ -143,6 +143,15 @@ class PolicyGradientMethod(RoundMethod):
         """A fresh novelty model, or None for plain REINFORCE."""
         return None
 
+    def advantage(self, st: PolicyState, reward: torch.Tensor,
+                  extrinsic: torch.Tensor) -> tuple[torch.Tensor, float | None]:
+        """(advantages, baseline used): reward minus a running-mean baseline, updated here."""
+        opts = self.options
+        base = float(reward.mean()) if st.baseline is None else st.baseline
+        st.baseline = (opts.baseline_decay * base
+                       + (1 - opts.baseline_decay) * float(reward.mean()))
+        return reward - base, base
+
     # -- the steps ------------------------------------------------------------------------
 
     def restore(self, run: Run) -> PolicyState:
@@ -209,10 +218,7 @@ class PolicyGradientMethod(RoundMethod):
             out["kl_to_prior"] = float(kl.mean())
             if opts.kl_coef > 0:
                 reward -= opts.kl_coef * kl
-            base = float(reward.mean()) if st.baseline is None else st.baseline
-            adv = reward - base
-            st.baseline = (opts.baseline_decay * base
-                           + (1 - opts.baseline_decay) * float(reward.mean()))
+            adv, base = self.advantage(st, reward, extrinsic)
             settings = FitSettings(epochs=opts.epochs, lr=opts.lr,
                                    batch_size=opts.fit_batch_size or len(keys))
             fit = (st.policy.fit(batch, settings, seed=run.seed(r, "policy_fit"),
