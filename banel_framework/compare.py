@@ -21,6 +21,7 @@ from .run import CONFIG_FILE, LEDGER_FILE, create_run, open_run, plan, user_laye
 COMPARE_FILE = "compare.json"
 TABLE_FILE = "compare_table.md"
 PLOT_FILE = Path("plots") / "compare_success.png"
+DISCOVERY_PLOT = Path("plots") / "compare_discovery.png"
 #: Config keys a resumed run may differ in from the comparison's plan.
 _FREE_KEYS = {"budget", "progress"}
 
@@ -146,7 +147,24 @@ def read_run(run_dir: Path, method: str, seed: int) -> RunResult:
                 if rate is not None and row.get("nre_after"):
                     curve.append((float(row["nre_after"]), rate, _float(row.get("eval_low")),
                                   _float(row.get("eval_high"))))
+    if "discovery" not in summary:
+        summary["discovery"] = _ledger_discovery(run_dir / LEDGER_FILE)
     return RunResult(method, seed, run_dir, summary, curve)
+
+
+def _ledger_discovery(path: Path) -> dict[str, Any]:
+    """outputs.discovery read straight from a ledger (run directories written before it)."""
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rewards = [r for (r,) in con.execute(
+            "SELECT reward FROM evaluations WHERE status = 'done' ORDER BY id")]
+    finally:
+        con.close()
+    at = [i + 1 for i, r in enumerate(rewards) if (r or 0) > 0]
+    return {"distinct_successes": len(at), "nre_to_first_success": at[0] if at else None,
+            "first_success_censored_at": None if at else len(rewards), "success_nres": at}
 
 
 def collect(out: Path, methods: list[str] | None = None) -> tuple[list[str], list[RunResult]]:
@@ -182,8 +200,34 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b is not None and b > 0 else None
 
 
+def _interval(xs: list[float], confidence: float = 0.95) -> tuple[float, float] | None:
+    """Student-t interval of the mean over seeds (None below two seeds)."""
+    if len(xs) < 2:
+        return None
+    from scipy import stats
+
+    m, sd = statistics.mean(xs), statistics.stdev(xs)
+    h = float(stats.t.ppf(0.5 + confidence / 2, len(xs) - 1)) * sd / math.sqrt(len(xs))
+    return (m - h, m + h)
+
+
+def discovery_stats(rs: list[RunResult]) -> dict[str, Any]:
+    """Distinct successes over seeds (mean, median, std, interval), seeds with a success, and
+    the median NREs to the first success (None when half the seeds or more found none)."""
+    found = [float((r.summary.get("discovery") or {}).get("distinct_successes", 0)) for r in rs]
+    firsts = sorted((r.summary.get("discovery") or {}).get("nre_to_first_success") or math.inf
+                    for r in rs)
+    med = statistics.median(firsts) if firsts else math.inf
+    return {"distinct_mean": _mean(found), "distinct_median": statistics.median(found) if found
+            else None, "distinct_std": statistics.stdev(found) if len(found) > 1 else None,
+            "distinct_ci": _interval(found), "distinct_per_seed": found,
+            "seeds_with_success": sum(1 for x in found if x > 0),
+            "nre_to_first_median": med if math.isfinite(med) else None}
+
+
 def table(methods: list[str], results: list[RunResult]) -> tuple[list[dict[str, Any]], str]:
-    """One row a method: mean, median, std of the final rate; improvement over the reference."""
+    """One row a method: discovery (distinct successes, first success), the final rate on new
+    samples and on the paper's measure, and the improvement over the reference."""
     rows = []
     for m in methods:
         rs = [r for r in results if r.method == m]
@@ -209,6 +253,7 @@ def table(methods: list[str], results: list[RunResult]) -> tuple[list[dict[str, 
             "improvement_per_seed_mean": _mean(per_seed),
             "wall_seconds_mean": _mean([r.summary.get("wall_seconds") or 0.0 for r in rs]),
             "stop_reasons": sorted({str(r.summary.get("stop_reason")) for r in rs}),
+            **discovery_stats(rs),
         })
     refs = methods_with("reference", methods)
     ref_row = next((row for row in rows if row["method"] in refs and row["final_mean"]), None)
@@ -256,22 +301,36 @@ def vs_best_other(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def markdown_table(rows: list[dict[str, Any]], reference: str, task: str, budget: Any) -> str:
-    """The paper's table: final success rate over seeds and the improvement over the reference."""
-    head = (f"Final success rate on `{task}` after {budget} NREs "
-            f"(improvement: mean final rate over the {reference}'s)\n\n"
-            "| method | seeds | NREs | mean | median | std | improvement | new only | "
-            "improvement (new only) | distinct new | solutions |\n"
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+    """Discovery first (what the NREs bought), then the final rate on new samples and on the
+    paper's measure, with the improvement over the reference."""
+    head = (f"`{task}` after {budget} NREs: distinct successes found, then the final "
+            f"generator's success rate (improvement: over the {reference}'s)\n\n"
+            "| method | seeds | NREs | distinct successes: mean [95% CI] | median | "
+            "seeds with one | NREs to first (median) | new only | improvement (new only) | "
+            "paper's rate | improvement | distinct new |\n"
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
     lines = [f"| {r['method']} | {r['evaluated']}/{r['seeds']} | {_g(r['nre_used_mean'], 5)} | "
-             f"{_g(r['final_mean'])} | {_g(r['final_median'])} | {_g(r['final_std'])} | "
-             f"{_x(r['improvement'])} | {_g(r.get('novel_mean'))} | "
-             f"{_x(r.get('novel_improvement'))} | {_g(r.get('novel_distinct_mean'), 5)} | "
-             f"{_g(r['solutions_mean'], 5)} |" for r in rows]
+             f"{_g(r.get('distinct_mean'), 5)}{_ci(r.get('distinct_ci'))} | "
+             f"{_g(r.get('distinct_median'), 5)} | {r.get('seeds_with_success', '-')}/{r['seeds']} | "
+             f"{_first(r)} | {_g(r.get('novel_mean'))} | {_x(r.get('novel_improvement'))} | "
+             f"{_g(r['final_mean'])} | {_x(r['improvement'])} | "
+             f"{_g(r.get('novel_distinct_mean'), 5)} |" for r in rows]
     prior = _mean([r["prior_mean"] for r in rows if r["prior_mean"] is not None])
     return (head + "\n".join(lines) + f"\n\nprior success rate (mean over seeds): {_g(prior)}; "
-            "new only: success rate among final samples not already in the run's ledger; "
-            "distinct new: distinct successful final samples not in the ledger (mean over seeds); "
-            "solutions: distinct successes found in the ledger (mean over seeds)\n")
+            "distinct successes: successes in the ledger, each paid once (mean over seeds, "
+            "Student-t interval); NREs to first: median over seeds, '> budget' when half or more "
+            "found none; new only: success rate among final samples not already in the run's "
+            "ledger; paper's rate: over all final samples; distinct new: distinct successful "
+            "final samples not in the ledger\n")
+
+
+def _ci(ci: Any) -> str:
+    return "" if not ci else f" [{max(0.0, ci[0]):.4g}, {ci[1]:.4g}]"
+
+
+def _first(r: dict[str, Any]) -> str:
+    med = r.get("nre_to_first_median")
+    return f"> {_g(r['nre_used_mean'], 5)}" if med is None else _g(med, 5)
 
 
 def _g(x: Any, digits: int = 4) -> str:
@@ -301,6 +360,50 @@ def curves(methods: list[str], results: list[RunResult]) -> dict[str, dict[str, 
             high.append(max(vals) if vals else math.nan)
         out[m] = {"nre": grid, "mean": mean, "min": low, "max": high, "seeds": len(rs)}
     return out
+
+
+def discovery_curves(methods: list[str], results: list[RunResult]) -> dict[str, dict[str, Any]]:
+    """Per method: distinct successes found against NREs, mean and min-max over seeds."""
+    out = {}
+    for m in methods:
+        rs = [r for r in results if r.method == m]
+        if not rs:
+            continue
+        at = [(r.summary.get("discovery") or {}).get("success_nres") or [] for r in rs]
+        top = max(r.summary.get("nre_used") or 0 for r in rs)
+        grid = sorted({0, top, *[x for xs in at for x in xs]})
+        counts = [[sum(1 for x in xs if x <= g) for g in grid] for xs in at]
+        out[m] = {"nre": grid, "mean": [statistics.mean(c) for c in zip(*counts)],
+                  "min": [min(c) for c in zip(*counts)], "max": [max(c) for c in zip(*counts)],
+                  "seeds": len(rs)}
+    return out
+
+
+def discovery_plot(cs: dict[str, dict[str, Any]], task: str, path: Path) -> Path | None:
+    """Distinct successes against NREs per method (mean over seeds, min-max band)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not cs:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for i, (m, c) in enumerate(cs.items()):
+        ax.step(c["nre"], c["mean"], where="post", color=f"C{i}", label=f"{m} ({c['seeds']} seeds)")
+        ax.fill_between(c["nre"], c["min"], c["max"], step="post", color=f"C{i}", alpha=0.2)
+    if max((max(c["max"]) for c in cs.values()), default=0) > 50:
+        ax.set_yscale("symlog", linthresh=10)
+    ax.set_xlabel("NREs spent")
+    ax.set_ylabel("distinct successes found (band: min-max over seeds)")
+    ax.set_title(f"{task}: what the NREs bought")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def _at(curve: list[tuple[float, float, Any, Any]], x: float) -> float | None:
@@ -364,6 +467,8 @@ def write_comparison(out: Path, methods: list[str] | None = None) -> dict[str, A
             priors.setdefault(r.seed, []).append(p)
     cs = curves(methods, results)
     plot = compare_plot(cs, task, out / PLOT_FILE)
+    ds = discovery_curves(methods, results)
+    dplot = discovery_plot(ds, task, out / DISCOVERY_PLOT)
     md = markdown_table(rows, reference, task, budgets[0] if len(budgets) == 1 else budgets)
     (out / TABLE_FILE).write_text(md)
     payload = {
@@ -376,12 +481,16 @@ def write_comparison(out: Path, methods: list[str] | None = None) -> dict[str, A
         "runs": [{"method": r.method, "seed": r.seed, "run_dir": str(r.run_dir.relative_to(out)),
                   "prior": _rate(r.summary, "prior"), "final": _rate(r.summary, "final"),
                   "improvement": r.summary.get("improvement"), "nre_used": r.summary["nre_used"],
+                  "distinct_successes": r.summary["discovery"]["distinct_successes"],
+                  "nre_to_first_success": r.summary["discovery"]["nre_to_first_success"],
                   "rounds": r.summary.get("rounds"), "stop_reason": r.summary.get("stop_reason"),
                   "wall_seconds": r.summary.get("wall_seconds")} for r in results],
         "settings": {m: _settings(next(r.run_dir for r in results if r.method == m))
                      for m in methods if any(r.method == m for r in results)},
         "curves": cs,
-        "files": {"table": TABLE_FILE, "plot": str(PLOT_FILE) if plot else None},
+        "discovery_curves": ds,
+        "files": {"table": TABLE_FILE, "plot": str(PLOT_FILE) if plot else None,
+                  "discovery_plot": str(DISCOVERY_PLOT) if dplot else None},
     }
     (out / COMPARE_FILE).write_text(json.dumps(payload, indent=2, default=str) + "\n")
     payload["markdown"] = md
@@ -395,6 +504,10 @@ def is_comparison(path: str | Path) -> bool:
 
 def summaries_table(summaries: list[dict[str, Any]]) -> str:
     """The comparison table of loose run directories, grouped by method (for `banel report`)."""
+    for s in summaries:
+        ledger = Path(s.get("run_dir", ".")) / LEDGER_FILE
+        if "discovery" not in s and ledger.is_file():
+            s["discovery"] = _ledger_discovery(ledger)
     results = [RunResult(s["method"], s["seed"], Path(s.get("run_dir", ".")), s) for s in summaries]
     methods = list(dict.fromkeys(s["method"] for s in summaries))
     rows, reference = table(methods, results)

@@ -68,6 +68,15 @@ def _row_rate(row: dict[str, Any]) -> Rate | None:
                 bool(row["eval_exact"]), None, row.get("eval_acceptance"))
 
 
+def discovery(run: Run) -> dict[str, Any]:
+    """The yield of the NREs: distinct successes, and the NRE (1-based, in the order the budget
+    was reserved) of each; the first success is censored at the NREs used when there is none."""
+    done = run.ledger.evaluations(status="done")
+    at = [i + 1 for i, e in enumerate(done) if (e.reward or 0) > 0]
+    return {"distinct_successes": len(at), "nre_to_first_success": at[0] if at else None,
+            "first_success_censored_at": None if at else len(done), "success_nres": at}
+
+
 def summarize(run: Run, rows: list[dict[str, Any]], stop_reason: str | None) -> dict[str, Any]:
     """The content of summary.json."""
     ledger = run.ledger
@@ -95,6 +104,7 @@ def summarize(run: Run, rows: list[dict[str, Any]], stop_reason: str | None) -> 
         "nre_pending": len(ledger.pending()),
         "rounds": len(rows),
         "solutions_found": len(solutions),
+        "discovery": discovery(run),
         "solutions": [s.text for s in solutions[:50]],
         "eval": {
             "mode": run.evaluator.mode,
@@ -146,6 +156,12 @@ def console_table(summary: dict[str, Any], rows: list[dict[str, Any]], last: int
                              f"({e['novel_distinct_k']} not in the ledger)")
     if ev.get("mode") == "none":
         lines.append("  (the task offers no cheap evaluation oracle: only the ledger's figures)")
+    d = summary.get("discovery") or {}
+    if d:
+        first = d.get("nre_to_first_success")
+        lines.append(f"discovery: {d['distinct_successes']} distinct successes in "
+                     f"{summary['nre_used']} NREs; first at NRE "
+                     + (f"{first}" if first else f"- (none in {d['first_success_censored_at']})"))
     imp = summary.get("improvement")
     lines.append(f"improvement (final/prior): {'-' if imp is None else f'{imp:.3g}x'}; "
                  f"NREs {summary['nre_used']}/{summary['nre_budget']}; "

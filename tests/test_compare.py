@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from banel_framework.cli import main
+from banel_framework.run import open_run
 from banel_framework.compare import (
     RunResult,
     vs_best_other,
@@ -56,6 +57,18 @@ def test_quick_comparison_then_skip_resume_and_report(tmp_path):
     assert (out / "plots" / "compare_success.png").is_file()
     table_md = (out / "compare_table.md").read_text()
     assert "| banel | 2/2 | 10 |" in table_md and table_md.split("\n\n")[1] in res.output
+    assert (out / "plots" / "compare_discovery.png").is_file()
+    for r in c["runs"]:  # discovery read back from each ledger, in the order NREs were paid
+        rewards = [e.reward for e in open_run(out / r["run_dir"]).ledger.evaluations()]
+        hits = [i + 1 for i, x in enumerate(rewards) if x > 0]
+        assert r["distinct_successes"] == len(hits)
+        assert r["nre_to_first_success"] == (hits[0] if hits else None)
+    for m, row in rows.items():
+        per_seed = [r["distinct_successes"] for r in c["runs"] if r["method"] == m]
+        assert row["distinct_mean"] == pytest.approx(sum(per_seed) / 2)
+        assert row["seeds_with_success"] == sum(1 for x in per_seed if x)
+        assert c["discovery_curves"][m]["max"][-1] == max(per_seed)
+    assert "distinct successes: mean [95% CI]" in table_md
 
     res = ok("compare", "--out", out, "--budget", "10", *QUICK)  # nothing left to do
     assert res.stderr.count("skipped") == 6
