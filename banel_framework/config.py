@@ -107,6 +107,17 @@ class OracleConfig(Section):
     batch_size: int | None = Field(None, ge=1, description="Samples per oracle call (ledger commit).")
     executor: str = Field("inline", description="Registered executor that dispatches oracle calls.")
     workers: int = Field(1, ge=1, description="Oracle calls the executor keeps in flight at once.")
+    timeout: float | None = Field(
+        None, gt=0, description="Seconds one attempt of a call may take (None: no limit).")
+    retries: int = Field(
+        2, ge=0, description="Attempts after the first when a call raises or times out.")
+    backoff: float = Field(
+        1.0, ge=0, description="Seconds before the first retry; doubled each retry (max 60).")
+    failed_counts_budget: bool = Field(
+        True, description="A call that still fails counts against the budget (it was paid).")
+    max_failed_share: float = Field(
+        0.5, gt=0, le=1, description="Stop (resumable) once more than this share of the calls "
+        "failed, after at least 5 failures.")
 
 
 class EvalConfig(Section):

@@ -10,17 +10,30 @@ from __future__ import annotations
 import multiprocessing
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    BrokenExecutor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from typing import Any
 
+from .faults import FaultPolicy
 from .samples import Samples
 
 Job = tuple[list[str], list[str]]  # (keys, texts) of one oracle call
 
 
-def call_oracle(oracle: Any, keys: list[str], texts: list[str]) -> list[float]:
-    """One oracle call on a chunk: its rewards, in order."""
+def _call(oracle: Any, keys: list[str], texts: list[str]) -> list[float]:
     return list(oracle(Samples.from_keys(keys), texts))
+
+
+def call_oracle(oracle: Any, keys: list[str], texts: list[str],
+                policy: FaultPolicy | None = None) -> list[float]:
+    """One oracle call on a chunk under the fault policy: its rewards, in order."""
+    return (policy or FaultPolicy()).call(_call, oracle, keys, texts)
 
 
 class Executor(ABC):
@@ -29,10 +42,12 @@ class Executor(ABC):
     def __init__(self, workers: int = 1):
         self.workers = workers
         self.oracle: Any = None
+        self.policy = FaultPolicy()
 
-    def bind(self, oracle: Any) -> None:
-        """The oracle every call goes to."""
+    def bind(self, oracle: Any, policy: FaultPolicy | None = None) -> None:
+        """The oracle every call goes to, and the time-out and retries of each call."""
         self.oracle = oracle
+        self.policy = policy or FaultPolicy()
 
     @abstractmethod
     def submit(self, keys: list[str], texts: list[str]) -> Future:
@@ -53,7 +68,12 @@ class Executor(ABC):
                     break
                 if before is not None:
                     before(nxt[0])
-                pending[self.submit(*nxt[1])] = nxt[0]
+                try:
+                    fut = self.submit(*nxt[1])
+                except BrokenExecutor as exc:  # a worker died: the driver sends it again
+                    fut = Future()
+                    fut.set_exception(exc)
+                pending[fut] = nxt[0]
             if not pending:
                 return
             done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
@@ -73,7 +93,7 @@ class InlineExecutor(Executor):
     def submit(self, keys: list[str], texts: list[str]) -> Future:
         fut: Future = Future()
         try:
-            fut.set_result(call_oracle(self.oracle, keys, texts))
+            fut.set_result(call_oracle(self.oracle, keys, texts, self.policy))
         except BaseException as exc:  # noqa: BLE001 - handed to the driver through the future
             fut.set_exception(exc)
         return fut
@@ -95,7 +115,7 @@ class ThreadExecutor(Executor):
     def submit(self, keys: list[str], texts: list[str]) -> Future:
         if self.pool is None:
             self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="banel-oracle")
-        return self.pool.submit(call_oracle, self.oracle, keys, texts)
+        return self.pool.submit(call_oracle, self.oracle, keys, texts, self.policy)
 
     def close(self) -> None:
         if self.pool is not None:
@@ -104,11 +124,12 @@ class ThreadExecutor(Executor):
 
 
 _WORKER_ORACLE: Any = None
+_WORKER_POLICY: FaultPolicy | None = None
 
 
-def _init_worker(oracle: Any) -> None:
-    global _WORKER_ORACLE
-    _WORKER_ORACLE = oracle
+def _init_worker(oracle: Any, policy: FaultPolicy | None = None) -> None:
+    global _WORKER_ORACLE, _WORKER_POLICY
+    _WORKER_ORACLE, _WORKER_POLICY = oracle, policy
 
 
 def _ready() -> bool:
@@ -116,7 +137,7 @@ def _ready() -> bool:
 
 
 def _worker_call(keys: list[str], texts: list[str]) -> list[float]:
-    return call_oracle(_WORKER_ORACLE, keys, texts)
+    return call_oracle(_WORKER_ORACLE, keys, texts, _WORKER_POLICY)
 
 
 class ProcessExecutor(Executor):
@@ -131,7 +152,8 @@ class ProcessExecutor(Executor):
         if self.pool is None:
             self.pool = ProcessPoolExecutor(self.workers,
                                             mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_init_worker, initargs=(self.oracle,))
+                                            initializer=_init_worker,
+                                            initargs=(self.oracle, self.policy))
             for fut in [self.pool.submit(_ready) for _ in range(self.workers)]:
                 fut.result()  # every worker spawned, its oracle unpickled
 

@@ -225,6 +225,8 @@ class Task(ABC):
     #: What identifies a sample for the ledger: its tokens, or its readable text (for oracles
     #: that read text, so that two tokenisations of one text are paid for once).
     key: ClassVar[str] = "tokens"
+    #: Rewards are 0 (failure) or 1 (success); any other value from the oracle is refused.
+    binary_reward: ClassVar[bool] = True
 
     def __init__(self, options: Options | None = None):
         self.options = options or self.Options()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import BudgetExceeded
+from .errors import BanelError, BudgetExceeded
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -22,8 +22,9 @@ CREATE TABLE IF NOT EXISTS evaluations (
     key TEXT NOT NULL UNIQUE,          -- canonical sample key (token ids)
     text TEXT NOT NULL,                -- readable form
     round INTEGER NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('pending', 'done')),
-    reward REAL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'done', 'failed')),
+    reward REAL,                       -- NULL while pending and when failed
+    error TEXT,                        -- why a failed call failed (after its retries)
     attempts INTEGER NOT NULL DEFAULT 0,
     reserved_at REAL NOT NULL,
     called_at REAL,
@@ -57,18 +58,51 @@ class Evaluation:
 class Ledger:
     """Reserve the budget, record pending and finished oracle calls, and answer duplicates."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, existing: bool = False):
         self.path = Path(path)
-        self.conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=FULL")
-        self.conn.executescript(SCHEMA)
+        if existing and (not self.path.is_file() or self.path.stat().st_size == 0):
+            raise BanelError(f"{self.path} is {'empty' if self.path.is_file() else 'missing'}: "
+                             "this run never recorded anything; start it again with banel run")
+        try:
+            self.conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")
+            if existing and not self._tables():
+                raise BanelError(f"{self.path} holds no ledger tables")
+            self.conn.executescript(SCHEMA)
+            self._migrate()
+            rows = self.conn.execute(
+                "SELECT key, text, reward, status FROM evaluations ORDER BY id").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise BanelError(f"{self.path} is not a readable ledger ({exc}); restore it from "
+                             "a backup or start a new run") from None
         self._known: dict[str, float | None] = {}
+        self._failed: set[str] = set()
         self._texts: dict[str, str] = {}  # readable form -> key of its first evaluation
-        for key, text, reward in self.conn.execute(
-                "SELECT key, text, reward FROM evaluations ORDER BY id"):
+        for key, text, reward, status in rows:
             self._known[key] = reward
             self._texts.setdefault(text, key)
+            if status == "failed":
+                self._failed.add(key)
+
+    def _tables(self) -> set[str]:
+        return {n for (n,) in self.conn.execute("SELECT name FROM sqlite_master")}
+
+    def _migrate(self) -> None:
+        """Ledgers of 0.2.0 and before: allow the 'failed' status and add the error column."""
+        (sql,) = self.conn.execute(
+            "SELECT sql FROM sqlite_master WHERE name = 'evaluations'").fetchone()
+        if "'failed'" in sql:
+            return
+        cols = "id, key, text, round, status, reward, attempts, reserved_at, called_at, finished_at"
+        table = SCHEMA.split("CREATE TABLE IF NOT EXISTS evaluations")[1].split(";")[0]
+        with self._transaction():
+            self.conn.execute("CREATE TABLE evaluations_new" + table)
+            self.conn.execute(f"INSERT INTO evaluations_new ({cols}) SELECT {cols} FROM evaluations")
+            self.conn.execute("DROP TABLE evaluations")
+            self.conn.execute("ALTER TABLE evaluations_new RENAME TO evaluations")
+            self.conn.execute("CREATE INDEX evaluations_round ON evaluations (round)")
+            self.conn.execute("CREATE INDEX evaluations_status ON evaluations (status)")
 
     def close(self) -> None:
         """Close the database."""
@@ -102,9 +136,23 @@ class Ledger:
 
     # -- evaluations -----------------------------------------------------------------------
 
+    @property
+    def failed_counts(self) -> bool:
+        """Whether failed calls count against the budget (oracle.failed_counts_budget)."""
+        return bool(self.get_meta("failed_counts_budget", True))
+
     def nre_used(self) -> int:
-        """NREs spent or reserved (pending calls count: their cost may already be incurred)."""
-        return len(self._known)
+        """NREs spent or reserved (pending calls count: their cost may already be incurred;
+        failed ones unless oracle.failed_counts_budget is false)."""
+        return len(self._known) - (0 if self.failed_counts else len(self._failed))
+
+    def is_failed(self, key: str) -> bool:
+        """True when the call on `key` failed after its retries (no reward is known)."""
+        return key in self._failed
+
+    def n_failed(self) -> int:
+        """Calls recorded as failed."""
+        return len(self._failed)
 
     def remaining(self) -> int:
         """NREs left in the budget."""
@@ -132,7 +180,9 @@ class Ledger:
             raise ValueError(f"already in the ledger: {dup[:3]}")
         now = time.time()
         with self._transaction():
-            used = self.conn.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
+            used = self.conn.execute(
+                "SELECT COUNT(*) FROM evaluations" + (
+                    "" if self.failed_counts else " WHERE status != 'failed'")).fetchone()[0]
             if used + len(keys) > self.budget:
                 raise BudgetExceeded(
                     f"reserving {len(keys)} NREs would exceed the budget ({used}/{self.budget} used)")
@@ -168,6 +218,21 @@ class Ledger:
                 "WHERE key = ? AND status = 'pending'", [(float(r), now, k) for k, r in results])
         for k, r in results:
             self._known[k] = float(r)
+
+    def fail(self, results: Iterable[tuple[str, str]]) -> None:
+        """Record calls that failed after their retries, with their errors (no reward)."""
+        results = list(results)
+        now = time.time()
+        with self._transaction():
+            self.conn.executemany(
+                "UPDATE evaluations SET status = 'failed', error = ?, finished_at = ? "
+                "WHERE key = ? AND status = 'pending'", [(e, now, k) for k, e in results])
+        self._failed.update(k for k, _ in results)
+
+    def failures(self) -> list[tuple[str, str, str]]:
+        """(key, text, error) of every failed call, in NRE order."""
+        return list(self.conn.execute(
+            "SELECT key, text, error FROM evaluations WHERE status = 'failed' ORDER BY id"))
 
     def evaluations(self, round_: int | None = None, status: str | None = None,
                     upto_round: int | None = None) -> list[Evaluation]:

@@ -102,6 +102,8 @@ def summarize(run: Run, rows: list[dict[str, Any]], stop_reason: str | None) -> 
         "nre_budget": ledger.budget,
         "nre_used": ledger.nre_used(),
         "nre_pending": len(ledger.pending()),
+        "failed_evaluations": ledger.n_failed(),
+        "failed_count_against_budget": ledger.failed_counts,
         "rounds": len(rows),
         "solutions_found": len(solutions),
         "discovery": discovery(run),
@@ -156,6 +158,11 @@ def console_table(summary: dict[str, Any], rows: list[dict[str, Any]], last: int
                              f"({e['novel_distinct_k']} not in the ledger)")
     if ev.get("mode") == "none":
         lines.append("  (the task offers no cheap evaluation oracle: only the ledger's figures)")
+    if summary.get("failed_evaluations"):
+        lines.append(f"failed oracle calls: {summary['failed_evaluations']} (recorded with their "
+                     "errors, never used as failures; "
+                     + ("counted" if summary.get("failed_count_against_budget", True)
+                        else "not counted") + " against the budget)")
     d = summary.get("discovery") or {}
     if d:
         first = d.get("nre_to_first_success")

@@ -169,11 +169,14 @@ class RoundMethod(Method):
         keys = data.get("batch")
         if keys is None:
             keys = [e.key for e in run.ledger.evaluations(round_=r, status="done")]
-        rewards = []
+        kept, rewards = [], []
         for k in keys:
             known = run.known_key(k)
+            if known is not None and run.ledger.is_failed(known):
+                continue  # a failed call has no reward: it is neither a success nor a failure
+            kept.append(k)
             rewards.append(float((run.ledger.reward(known) if known else None) or 0.0))
-        return Batch(list(keys), rewards)
+        return Batch(kept, rewards)
 
     def _finish(self, run: Run, state: Any, r: int) -> None:
         data = self.finish(run, state, r)
@@ -203,6 +206,7 @@ def outcome(run: Run, r: int) -> dict[str, Any]:
     """NREs and successes of round r, and NREs spent after it."""
     evs = run.ledger.evaluations(round_=r)
     return {"nre_round": len(evs), "successes": sum(1 for e in evs if (e.reward or 0) > 0),
+            "failed": sum(1 for e in evs if e.status == "failed"),
             "nre_after": run.ledger.nre_used()}
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 import yaml
+from pydantic import ValidationError
 from tqdm.auto import tqdm
 
 from .config import (
@@ -26,6 +27,7 @@ from .config import (
 )
 from .errors import BanelError, ConfigError
 from .evaluation import Evaluator
+from .faults import FaultPolicy
 from .interfaces import (
     Generator,
     Method,
@@ -159,7 +161,8 @@ class Run:
         self.ckpt_dir = run_dir / "checkpoints"
         self.codec = p.task.codec()
         self.method = p.method
-        self.ledger = Ledger(run_dir / LEDGER_FILE)
+        self.ledger = Ledger(run_dir / LEDGER_FILE, existing=resumed)
+        self.ledger.set_meta("failed_counts_budget", p.config.oracle.failed_counts_budget)
         self.started = time.time()
         self._prior: Generator | None = None
         self.context = task_context(p, p.config.progress)
@@ -167,16 +170,24 @@ class Run:
         self._last_refresh = 0.0
         self.evaluator = Evaluator(p.task, p.task.eval_oracle(self.context), self.codec,
                                    p.config.eval, batch_size=p.config.rounds.draw_batch_size)
-        self.oracle = LedgeredOracle(self._raw_oracle(), self.ledger, self.codec,
-                                     batch_size=p.config.oracle.batch_size,
-                                     executor=p.executor_cls(p.config.oracle.workers),
-                                     on_recorded=self._recorded, on_progress=self._advance)
+        oc = p.config.oracle
+        self.oracle = LedgeredOracle(
+            self._raw_oracle(), self.ledger, self.codec, batch_size=oc.batch_size,
+            executor=p.executor_cls(oc.workers), on_recorded=self._recorded,
+            on_progress=self._advance, on_failed=self._failed,
+            policy=FaultPolicy(oc.timeout, oc.retries, oc.backoff), task=p.config.task,
+            binary=p.task.binary_reward, max_failed_share=oc.max_failed_share)
 
     # -- parts -----------------------------------------------------------------------------
 
     def _raw_oracle(self) -> RewardOracle:
         if self.plan.oracle_factory is not None:
-            return self.plan.oracle_factory(self.task, self.context, self.plan.oracle_options)
+            try:
+                return self.plan.oracle_factory(self.task, self.context, self.plan.oracle_options)
+            except ValidationError as exc:  # a factory that validates its own options
+                raise ConfigError(f"oracle.options of {self.config.oracle.name!r}: "
+                                  + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                              for e in exc.errors())) from None
         return self.task.oracle(self.context)
 
     @property
@@ -194,7 +205,9 @@ class Run:
             prior.load(saved)
         elif getattr(prior, "save_with_run", True):
             self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-            prior.save(saved)
+            tmp = saved.with_suffix(".pt.partial")
+            prior.save(tmp)
+            os.replace(tmp, saved)  # a kill mid-save leaves no half-written prior.pt
         self._prior = prior
 
     def known_key(self, key: str) -> str | None:
@@ -258,6 +271,10 @@ class Run:
     def _recorded(self, rows: list[tuple[str, str, float]]) -> None:
         self.host.notify("banel_evaluations_recorded", run=self, evaluations=rows)
 
+    def _failed(self, keys: list[str], error: str) -> None:
+        self.log(f"{len(keys)} oracle call(s) failed after oracle.retries="
+                 f"{self.config.oracle.retries}: {error[:300]}")
+
 
 def task_context(p: Plan, progress: bool = True) -> TaskContext:
     """The context a task builds its prior and oracles in: generator family, cache, devices."""
@@ -289,21 +306,47 @@ def default_run_dir(config: RunConfig) -> Path:
 def create_run(p: Plan, out: str | Path | None, host: PluginHost | None = None) -> Run:
     """Create the run directory and its ledger; nothing is written before validation passed."""
     host = host or get_host()
+    if out is not None and not str(out).strip():
+        raise BanelError("--out is empty; give a directory, or leave it out for runs/<name>")
     run_dir = Path(out) if out else default_run_dir(p.config)
-    if (run_dir / LEDGER_FILE).exists():
-        raise BanelError(f"{run_dir} already holds a run; continue it with: banel resume {run_dir}")
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise BanelError(f"{run_dir} exists and is not empty; choose another --out")
+    try:
+        if (run_dir / LEDGER_FILE).exists():
+            raise BanelError(f"{run_dir} already holds a run; continue it with: "
+                             f"banel resume {run_dir}")
+        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+            raise BanelError(f"{run_dir} exists and is not an empty directory; "
+                             "choose another --out")
+        if any(q.exists() and not q.is_dir() for q in run_dir.parents):
+            raise BanelError(f"cannot create the run directory {run_dir}: a parent is a file")
+    except OSError as exc:
+        raise BanelError(f"cannot use {run_dir!s:.80} as a run directory: "
+                         f"{exc.strerror or exc}") from None
     prior = build_prior(p, p.config.progress)  # validates the generator options, may pretrain
     created = not run_dir.exists()
+    partial = run_dir.parent / f".{run_dir.name}.partial-{os.getpid()}"
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / CONFIG_FILE).write_text(
+        # config.yaml and the ledger with its budget appear together or not at all: both are
+        # written into a hidden directory that is then renamed into place
+        partial.mkdir(parents=True)
+        (partial / CONFIG_FILE).write_text(
             yaml.safe_dump(p.config.model_dump(mode="json"), sort_keys=False))
+        ledger = Ledger(partial / LEDGER_FILE)
+        ledger.set_meta("budget", p.config.budget)
+        ledger.set_meta("created_at", time.time())
+        ledger.close()
+        if run_dir.exists():
+            run_dir.rmdir()  # empty, checked above
+        os.rename(partial, run_dir)
+    except OSError as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise BanelError(f"cannot create the run directory {run_dir}: "
+                         f"{exc.strerror or exc}") from None
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    try:
         run = Run(p, run_dir, host)
         run.adopt_prior(prior)
-        run.ledger.set_meta("budget", p.config.budget)
-        run.ledger.set_meta("created_at", time.time())
         return run
     except BaseException:
         if created and run_dir.exists():

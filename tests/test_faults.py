@@ -1,0 +1,162 @@
+"""Oracle faults: retries, time-outs, failed calls, bad rewards, a dying worker, bad run dirs."""
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from helpers import HERE, install_on_path
+
+from banel_framework.cli import main
+from banel_framework.faults import FaultPolicy, OracleTimeout
+
+BASE = ["-q", "--set", "trainer.num_threads=1", "--set", "rounds.samples_per_round=10"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def ok(*args):
+    res = invoke(*args)
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    return res
+
+
+@pytest.fixture
+def faulty(tmp_path, on_path):
+    on_path(install_on_path(tmp_path / "site", "banel-faulty", "0.0.1",
+                            {"faulty": "banel_faulty"}, [HERE / "fault_plugin" / "banel_faulty.py"]))
+
+
+def rows(run_dir: Path) -> list[tuple]:
+    con = sqlite3.connect(run_dir / "ledger.sqlite")
+    return list(con.execute("SELECT key, text, status, reward, error FROM evaluations ORDER BY id"))
+
+
+def faulty_run(out, budget, mode, *sets, method="pretrained"):
+    return invoke("run", "--out", out, "--budget", budget, "--method", method, *BASE,
+                  "--set", "oracle.name=faulty", "--set", f"oracle.options.mode={mode}",
+                  "--set", "oracle.backoff=0", *sets)
+
+
+def test_policy_retries_then_raises_and_times_out():
+    calls = []
+
+    def flaky(x):
+        calls.append(x)
+        if len(calls) < 3:
+            raise ConnectionError("down")
+        return x * 2
+
+    assert FaultPolicy(retries=2, backoff=0).call(flaky, 4) == 8 and len(calls) == 3
+    calls.clear()
+    with pytest.raises(ConnectionError):
+        FaultPolicy(retries=1, backoff=0).call(flaky, 4)
+    assert len(calls) == 2
+    with pytest.raises(OracleTimeout):
+        FaultPolicy(timeout=0.05).call(__import__("time").sleep, 2)
+
+
+def test_a_flaky_oracle_is_retried_and_nothing_is_lost(tmp_path, faulty):
+    res = faulty_run(tmp_path / "r", 30, "flaky")
+    assert res.exit_code == 0, res.output
+    evs = rows(tmp_path / "r")
+    assert len(evs) == 30 and all(e[2] == "done" for e in evs)
+    res = faulty_run(tmp_path / "r0", 30, "flaky", "--set", "oracle.retries=0",
+                     "--set", "oracle.max_failed_share=1")
+    s = json.loads((tmp_path / "r0" / "summary.json").read_text())
+    assert s["failed_evaluations"] == 30 and s["nre_used"] == 30  # paid, counted, recorded
+    assert all(e[2] == "failed" and e[3] is None and "ConnectionError" in e[4]
+               for e in rows(tmp_path / "r0"))
+
+
+def test_failed_calls_are_recorded_never_used_as_failures(tmp_path, faulty):
+    ok("run", "--out", tmp_path / "plain", "--budget", 20, "--method", "banel", *BASE)
+    texts = [e[1] for e in rows(tmp_path / "plain")[:3]]
+    sets = ["--set", "oracle.options.texts=" + json.dumps(texts)]
+    res = faulty_run(tmp_path / "f", 20, "fails_on", *sets, method="banel")
+    assert res.exit_code == 0, res.output
+    evs = rows(tmp_path / "f")
+    failed = [e for e in evs if e[2] == "failed"]
+    assert sorted(e[1] for e in failed) == sorted(texts)
+    assert all("RuntimeError: simulator crashed" in e[4] for e in failed)
+    s = json.loads((tmp_path / "f" / "summary.json").read_text())
+    assert s["failed_evaluations"] == 3 and s["nre_used"] == 20
+    assert "failed oracle calls: 3" in res.output
+    con = sqlite3.connect(tmp_path / "f" / "ledger.sqlite")
+    first = json.loads(con.execute("SELECT data FROM rounds WHERE round = 1").fetchone()[0])
+    assert first["failed"] == 3 and first["phi_samples"] == 7  # phi fitted on 10 - 3 failures
+    log = (tmp_path / "f" / "run.log").read_text()
+    assert log.count("oracle call(s) failed after oracle.retries=2") == 3
+
+    res = faulty_run(tmp_path / "nc", 20, "fails_on", *sets, "--set",
+                     "oracle.failed_counts_budget=false", method="banel")
+    evs = rows(tmp_path / "nc")
+    assert len([e for e in evs if e[2] == "done"]) == 20 and len(evs) == 23
+
+
+def test_a_hanging_call_times_out_and_too_many_failures_stop_resumably(tmp_path, faulty):
+    ok("run", "--out", tmp_path / "plain", "--budget", 10, "--method", "pretrained", *BASE)
+    texts = json.dumps([e[1] for e in rows(tmp_path / "plain")[:8]])
+    res = faulty_run(tmp_path / "h", 10, "hangs_on", "--set", f"oracle.options.texts={texts}",
+                     "--set", "oracle.timeout=0.1", "--set", "oracle.retries=0")
+    assert res.exit_code == 2
+    assert "oracle calls failed" in res.stderr and "banel resume" in res.stderr
+    assert "OracleTimeout: no answer within oracle.timeout=0.1s" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    failed = [e for e in rows(tmp_path / "h") if e[2] == "failed"]
+    assert 5 <= len(failed) <= 8
+    res = invoke("resume", tmp_path / "h", "-q")  # same oracle: stops again, nothing repeated
+    assert res.exit_code == 2 and len(rows(tmp_path / "h")) <= 10
+
+
+@pytest.mark.parametrize("mode, sets, message", [
+    ("value", ["--set", "oracle.options.value=2"], "returned 2 for sample"),
+    ("value", ["--set", "oracle.options.value=nan"], "returned nan for sample"),
+])
+def test_bad_rewards_end_in_one_line_naming_task_and_sample(tmp_path, faulty, mode, sets, message):
+    ok("run", "--out", tmp_path / "plain", "--budget", 10, "--method", "pretrained", *BASE)
+    text = rows(tmp_path / "plain")[0][1]
+    res = faulty_run(tmp_path / "v", 10, mode, *sets, "--set", "oracle.options.texts=" + json.dumps([text]))
+    assert res.exit_code == 2, res.output
+    line = res.stderr.strip()
+    assert message in line and "'toy-1d'" in line and repr(text) in line and "\n" not in line
+    assert not [e for e in rows(tmp_path / "v") if e[2] == "done" and e[1] == text]
+
+
+def test_a_worker_that_dies_is_replaced_and_its_call_sent_again(tmp_path, faulty):
+    marker = tmp_path / "died"
+    res = faulty_run(tmp_path / "d", 12, "dies_once", "--set", f"oracle.options.marker={marker}",
+                     "--set", "oracle.executor=processes", "--set", "oracle.workers=2")
+    assert res.exit_code == 0, res.output + res.stderr
+    assert marker.read_text() == "died"
+    evs = rows(tmp_path / "d")
+    assert len(evs) == 12 and all(e[2] == "done" for e in evs)
+
+
+@pytest.mark.parametrize("setup, message", [
+    ("empty", "is empty"),
+    ("garbage", "is not a readable ledger"),
+])
+def test_resume_on_a_broken_ledger_is_one_line(tmp_path, setup, message):
+    ok("run", "--out", tmp_path / "r", "--budget", 10, "--method", "pretrained", *BASE)
+    ledger = tmp_path / "r" / "ledger.sqlite"
+    for extra in ("-wal", "-shm"):
+        Path(str(ledger) + extra).unlink(missing_ok=True)
+    ledger.write_bytes(b"" if setup == "empty" else b"\x00not a database\xff" * 100)
+    res = invoke("resume", tmp_path / "r", "-q")
+    assert res.exit_code == 2 and message in res.stderr, res.output
+    assert len(res.stderr.strip().splitlines()) == 1
+    if setup == "empty":
+        assert ledger.stat().st_size == 0  # nothing written into it
+
+
+def test_bad_out_directories_are_refused_before_anything_is_written(tmp_path):
+    (tmp_path / "file").write_text("x")
+    for out, message in [("", "--out is empty"), (tmp_path / "file" / "run", "a parent is a file"),
+                         (tmp_path / ("x" * 300), "cannot"), (tmp_path / "file", "is a file")]:
+        res = invoke("run", "--out", out, "--budget", 5, *BASE)
+        assert res.exit_code == 2 and message in res.stderr, (out, res.output)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # no partial directory left
