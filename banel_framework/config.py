@@ -157,7 +157,8 @@ class RunConfig(Section):
     method: str | None = Field(None, description="Method that spends the budget; None: the "
                                "registered default (banel).")
     seed: int = Field(0, ge=0, description="Seed of everything in the run.")
-    budget: int = Field(2000, ge=1, description="Hard NRE budget: oracle calls allowed.")
+    budget: int = Field(2000, ge=1, le=10**12,
+                        description="Hard NRE budget: oracle calls allowed (at most 1e12).")
     failures_only: bool = Field(
         False, description="The paper's protocol: no success enters any fit. Methods that can "
         "feed successes back turn that off (BaNEL: no counter-examples, success share, "
@@ -180,7 +181,12 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text (a binary file?)") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     try:
         if path.suffix.lower() == ".toml":
             data = tomllib.loads(text)

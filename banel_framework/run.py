@@ -94,6 +94,10 @@ def plan(user_layers: list[dict[str, Any]], host: PluginHost | None = None, *,
     user: dict[str, Any] = {}
     for layer in user_layers:
         user = deep_merge(user, layer)
+    for key in ("task", "method"):
+        if user.get(key) is not None and not isinstance(user[key], str):
+            raise ConfigError(f"invalid configuration: {key}: a name (a string), "
+                              f"not {user[key]!r}")
     method_name = user.get("method") or reg.default("method")
     user, moved = migrate(user, method_name, *moved_settings(host))
     if moved and not saved:
@@ -303,6 +307,35 @@ def default_run_dir(config: RunConfig) -> Path:
     return Path("runs") / f"{config.task}-{config.method}-s{config.seed}-{stamp}"
 
 
+def made_for(p: Plan) -> dict[str, Any]:
+    """What a ledger's rewards and keys mean: the task, its options and the prior's family."""
+    c = p.config
+    return {"task": c.task, "task_options": c.task_options, "generator": c.generator.name,
+            "generator_options": c.generator.options, "method": c.method}
+
+
+def check_trainer(tc: Any) -> None:
+    """Refuse an accelerator, device count or precision this machine cannot use, before any
+    NRE is spent (Lightning would fail at the first fit, after the first oracle calls)."""
+    import logging
+
+    import lightning as L
+
+    log = logging.getLogger("lightning.pytorch")
+    level = log.level
+    log.setLevel(logging.ERROR)  # no "GPU available: ..." lines for a check
+    try:
+        L.Trainer(accelerator=tc.accelerator, devices=tc.devices, precision=tc.precision,
+                  logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                  enable_model_summary=False)
+    except Exception as exc:  # noqa: BLE001 - Lightning's own message, on one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"invalid configuration: trainer (accelerator={tc.accelerator!r}, "
+                          f"devices={tc.devices!r}, precision={tc.precision!r}): {first}") from None
+    finally:
+        log.setLevel(level)
+
+
 def create_run(p: Plan, out: str | Path | None, host: PluginHost | None = None) -> Run:
     """Create the run directory and its ledger; nothing is written before validation passed."""
     host = host or get_host()
@@ -321,6 +354,7 @@ def create_run(p: Plan, out: str | Path | None, host: PluginHost | None = None) 
     except OSError as exc:
         raise BanelError(f"cannot use {run_dir!s:.80} as a run directory: "
                          f"{exc.strerror or exc}") from None
+    check_trainer(p.config.trainer)
     prior = build_prior(p, p.config.progress)  # validates the generator options, may pretrain
     created = not run_dir.exists()
     partial = run_dir.parent / f".{run_dir.name}.partial-{os.getpid()}"
@@ -333,6 +367,7 @@ def create_run(p: Plan, out: str | Path | None, host: PluginHost | None = None) 
         ledger = Ledger(partial / LEDGER_FILE)
         ledger.set_meta("budget", p.config.budget)
         ledger.set_meta("created_at", time.time())
+        ledger.set_meta("made_for", made_for(p))
         ledger.close()
         if run_dir.exists():
             run_dir.rmdir()  # empty, checked above
@@ -367,7 +402,17 @@ def open_run(run_dir: str | Path, host: PluginHost | None = None,
         RunLock(run_dir).acquire().release()  # refused before anything is written
         data["budget"] = budget
     p = plan([data], host, saved=True)
+    check_trainer(p.config.trainer)
     run = Run(p, run_dir, host, resumed=True)
+    recorded, now = run.ledger.get_meta("made_for"), made_for(p)
+    if recorded is None:
+        run.ledger.set_meta("made_for", now)  # ledgers before 0.3: recorded from here on
+    elif recorded != now:
+        key = next(k for k in now if recorded.get(k) != now.get(k))
+        run.ledger.close()
+        raise BanelError(f"{run_dir / CONFIG_FILE} was edited: the ledger was made for "
+                         f"{key} = {recorded.get(key)!r}, the config now says {now.get(key)!r}; "
+                         "restore it, or start a new run")
     if p.notes:
         note = f"{run_dir} was made by version 0.1; settings moved: {'; '.join(p.notes)}"
         warnings.warn(f"banel: {note}", stacklevel=2)

@@ -1,4 +1,4 @@
-"""NREs per second through each oracle executor, for 1..8 workers, with a sleeping toy oracle.
+"""NREs per second through each oracle executor (threads, processes, ray), for 1..8 workers, with a sleeping toy oracle.
 
 toy-1d's budgeted oracle sleeps `task_options.oracle_seconds` per call and the ledger gets one
 sample per call (`oracle.batch_size=1`), so an ideal executor with W workers reaches W / seconds
@@ -22,6 +22,11 @@ from common import RESULTS, write  # noqa: E402
 
 from banel_framework.run import create_run, plan  # noqa: E402
 from banel_framework.runner import execute  # noqa: E402
+
+
+#: Executors measured (ray only when it is installed: pip install "banel-framework[ray]").
+EXECUTORS = ["threads", "processes"] + (["ray"] if __import__("importlib").util.find_spec("ray")
+                                        else [])
 
 
 def one(executor: str, workers: int, seconds: float, n: int, root: Path) -> dict:
@@ -53,7 +58,7 @@ def main() -> None:
     n = (2 if args.quick else 4) * max(workers)
     root = Path(tempfile.mkdtemp())
     rows = [one("inline", 1, seconds, n, root)]
-    for ex in ("threads", "processes"):
+    for ex in EXECUTORS:
         rows += [one(ex, w, seconds, n, root) for w in workers]
     for r in rows:
         print(f"{r['executor']:>9} x{r['workers']}: {r['nre_per_second']:.2f} NRE/s "
@@ -77,7 +82,7 @@ def plot_rows(rows: list[dict], seconds: float) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for ex in ("threads", "processes"):
+    for ex in EXECUTORS:
         rs = [r for r in rows if r["executor"] == ex]
         ax.plot([r["workers"] for r in rs], [r["nre_per_second"] for r in rs], "o-", label=ex)
     ws = sorted({r["workers"] for r in rows})

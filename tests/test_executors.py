@@ -31,7 +31,7 @@ def in_flight(rows):
     return most
 
 
-@pytest.mark.parametrize("executor", ["threads", "processes"])
+@pytest.mark.parametrize("executor", ["threads", "processes", "ray"])
 def test_parallel_executors_make_the_inline_evaluations(tmp_path, executor):
     inline = run_with(tmp_path, "inline", 1)
     par = run_with(tmp_path, executor, 4)

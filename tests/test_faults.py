@@ -126,10 +126,11 @@ def test_bad_rewards_end_in_one_line_naming_task_and_sample(tmp_path, faulty, mo
     assert not [e for e in rows(tmp_path / "v") if e[2] == "done" and e[1] == text]
 
 
-def test_a_worker_that_dies_is_replaced_and_its_call_sent_again(tmp_path, faulty):
+@pytest.mark.parametrize("executor", ["processes", "ray"])
+def test_a_worker_that_dies_is_replaced_and_its_call_sent_again(tmp_path, faulty, executor):
     marker = tmp_path / "died"
     res = faulty_run(tmp_path / "d", 12, "dies_once", "--set", f"oracle.options.marker={marker}",
-                     "--set", "oracle.executor=processes", "--set", "oracle.workers=2")
+                     "--set", f"oracle.executor={executor}", "--set", "oracle.workers=2")
     assert res.exit_code == 0, res.output + res.stderr
     assert marker.read_text() == "died"
     evs = rows(tmp_path / "d")
@@ -160,3 +161,42 @@ def test_bad_out_directories_are_refused_before_anything_is_written(tmp_path):
         res = invoke("run", "--out", out, "--budget", 5, *BASE)
         assert res.exit_code == 2 and message in res.stderr, (out, res.output)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # no partial directory left
+
+
+@pytest.mark.parametrize("content, args, message", [
+    (b"task: 5\n", [], "task: a name (a string), not 5"),
+    (b"\x00\xff\xfe binary", [], "is not UTF-8 text"),
+    (b"", ["--budget", str(10**30)], "budget: Input should be less than or equal to"),
+    (b"", ["--set", "trainer.precision=bogus"], "Precision 'bogus' is invalid"),
+    (b"", ["--set", "trainer.devices=0"], "trainer (accelerator="),
+])
+def test_bad_input_is_one_line_before_any_nre(tmp_path, content, args, message):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_bytes(content)
+    res = invoke("run", "--out", tmp_path / "r", "--config", cfg, *args, *BASE)
+    assert res.exit_code == 2 and message in res.stderr, res.output
+    assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_a_gpu_asked_for_on_a_machine_without_one_is_refused_first(tmp_path):
+    res = invoke("run", "--out", tmp_path / "r", "--set", "trainer.accelerator=gpu", *BASE)
+    assert res.exit_code == 2 and "No supported gpu backend found" in res.stderr
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("edit, key", [
+    ("task_options:\n  success_above: 0.5\n", "task_options"),
+    ("method: reinforce\n", "method"),
+])
+def test_resume_refuses_a_ledger_made_for_another_config(tmp_path, edit, key):
+    ok("run", "--out", tmp_path / "r", "--budget", 10, "--method", "pretrained", *BASE)
+    cfg = tmp_path / "r" / "config.yaml"
+    import yaml
+
+    data = yaml.safe_load(cfg.read_text())
+    data.update(yaml.safe_load(edit))
+    cfg.write_text(yaml.safe_dump(data))
+    res = invoke("resume", tmp_path / "r", "--budget", 20, "-q")
+    assert res.exit_code == 2 and "was edited" in res.stderr and key in res.stderr, res.output
+    assert len(rows(tmp_path / "r")) == 10
