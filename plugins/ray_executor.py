@@ -1,14 +1,18 @@
-"""ray: oracle calls as Ray tasks, on a cluster (RAY_ADDRESS) or on a local Ray started here.
+"""ray: oracle calls on a pool of Ray actors, on a cluster (RAY_ADDRESS) or a local Ray started here.
 
-Install with `pip install "banel-framework[ray]"`. The oracle is put in Ray's object store once;
-each chunk is one task that runs the call under the run's fault policy (time-out, retries). A
-worker that dies is retried by Ray (`max_retries`); the driver still reserves, marks and
-records every call in the ledger, alone.
+Install with `pip install "banel-framework[ray]"`. Each of `oracle.workers` actors holds the
+oracle, unpickled once, and runs one call at a time under the run's fault policy (time-out,
+retries). An actor whose process dies is restarted by Ray and its call re-run
+(`max_restarts`, `max_task_retries`); the driver still reserves, marks and records every call in
+the ledger, alone.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import time
+from collections import deque
 from concurrent.futures import Future
 from typing import Any
 
@@ -16,7 +20,7 @@ from banel_framework.errors import BanelError
 from banel_framework.executor import Executor, call_oracle
 from banel_framework.hookspecs import hookimpl
 
-#: Times Ray re-runs a task whose worker process died.
+#: Times Ray restarts an actor whose process died, and re-runs the call it was running.
 WORKER_RETRIES = 3
 
 
@@ -29,17 +33,32 @@ def _ray():
     return ray
 
 
+class OracleActor:
+    """One worker: the oracle, built once, answering one call at a time."""
+
+    def __init__(self, oracle: Any, policy: Any):
+        self.oracle, self.policy = oracle, policy
+
+    def ready(self) -> bool:
+        return True
+
+    def call(self, keys: list[str], texts: list[str]) -> list[float]:
+        return call_oracle(self.oracle, keys, texts, self.policy)
+
+
 class RayExecutor(Executor):
-    """Up to `workers` calls in flight as Ray tasks (one CPU each)."""
+    """Up to `workers` calls in flight, one per Ray actor (one CPU each)."""
 
     def __init__(self, workers: int = 1):
         super().__init__(workers)
         self._started = False
+        self._actors: list[Any] = []
+        self._idle: deque = deque()
+        self._lock = threading.Lock()
         self._oracle_ref: Any = None
-        self._remote: Any = None
 
     def start(self) -> None:
-        if self._remote is not None:
+        if self._actors:
             return
         ray = _ray()
         if not ray.is_initialized():
@@ -48,18 +67,38 @@ class RayExecutor(Executor):
             ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
                      configure_logging=False, **kwargs)
             self._started = True
-        self._oracle_ref = ray.put(self.oracle)
-        self._remote = ray.remote(num_cpus=1, max_retries=WORKER_RETRIES,
-                                  retry_exceptions=False)(call_oracle)
+        actor = ray.remote(num_cpus=1, max_restarts=WORKER_RETRIES,
+                           max_task_retries=WORKER_RETRIES)(OracleActor)
+        self._oracle_ref = ray.put(self.oracle)  # held: a restarted actor is built from it
+        self._actors = [actor.remote(self._oracle_ref, self.policy) for _ in range(self.workers)]
+        ray.get([a.ready.remote() for a in self._actors])  # all up before the first call
+        self._idle = deque(self._actors)
+
+    def _take(self) -> Any:
+        for _ in range(10_000):  # a finished call's actor is handed back by its callback
+            with self._lock:
+                if self._idle:
+                    return self._idle.popleft()
+            time.sleep(0.001)
+        raise RuntimeError("no idle Ray actor")  # pragma: no cover - more calls than workers
 
     def submit(self, keys: list[str], texts: list[str]) -> Future:
         self.start()
-        return self._remote.remote(self._oracle_ref, keys, texts, self.policy).future()
+        actor = self._take()
+        fut = actor.call.remote(keys, texts).future()
+
+        def release(_: Future) -> None:
+            with self._lock:
+                self._idle.append(actor)
+
+        fut.add_done_callback(release)
+        return fut
 
     def close(self) -> None:
         if self._started:
             _ray().shutdown()
-        self._started, self._oracle_ref, self._remote = False, None, None
+        self._started, self._actors, self._idle = False, [], deque()
+        self._oracle_ref = None
 
 
 @hookimpl
