@@ -23,6 +23,21 @@ def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
     return (float(ci.low), float(ci.high))
 
 
+def ratio_interval(k1: int, n1: int, k0: int, n0: int,
+                   confidence: float = 0.95) -> tuple[float, float] | None:
+    """Interval of (k1/n1) / (k0/n0) from two binomial samples (Katz log method, a half
+    success added to an empty count); None when either sample is empty."""
+    if n1 <= 0 or n0 <= 0:
+        return None
+    from scipy.stats import norm
+
+    a, b = (k1 or 0.5), (k0 or 0.5)
+    log_r = math.log((a / n1) / (b / n0))
+    se = math.sqrt(max(0.0, 1 / a - 1 / n1 + 1 / b - 1 / n0))
+    z = float(norm.ppf(0.5 + confidence / 2))
+    return (math.exp(log_r - z * se) if k1 else 0.0, math.exp(log_r + z * se))
+
+
 @dataclass
 class Rate:
     """A success rate: exact, or k of n samples with an interval."""

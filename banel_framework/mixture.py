@@ -15,6 +15,9 @@ from .seeding import derive_seed, torch_generator
 class Mixture(Generator):
     """(1 - alpha) * base + alpha * other; samples and scores exactly, does not train."""
 
+    #: A proposal built around `base`: copies and fits go to the base (see `trainable`).
+    wrapper = True
+
     def __init__(self, base: Generator, other: Generator, alpha: float):
         if not 0 < alpha < 1:
             raise ValueError("alpha must lie strictly between 0 and 1")
@@ -61,5 +64,8 @@ class Mixture(Generator):
 
 
 def trainable(gen: Generator) -> Generator:
-    """The generator to copy or fine-tune: a mixture's distilled component, else itself."""
-    return gen.base if isinstance(gen, Mixture) else gen
+    """The generator to copy or fine-tune: a wrapper's base (a mixture's distilled component,
+    a guided proposal's generator), else itself."""
+    while getattr(gen, "wrapper", False):
+        gen = gen.base
+    return gen

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .evaluation import Rate
+from .evaluation import Rate, ratio_interval
 from .run import Run
 
 METRIC_COLUMNS = [
@@ -77,6 +77,15 @@ def discovery(run: Run) -> dict[str, Any]:
             "first_success_censored_at": None if at else len(done), "success_nres": at}
 
 
+def improvement_ci(final: Rate | None, prior: Rate | None,
+                   confidence: float) -> list[float] | None:
+    """Interval of final/prior when both were sampled (exact rates have none)."""
+    if final is None or prior is None or final.k is None or prior.k is None:
+        return None
+    ci = ratio_interval(final.k, final.n, prior.k, prior.n, confidence)
+    return list(ci) if ci else None
+
+
 def summarize(run: Run, rows: list[dict[str, Any]], stop_reason: str | None) -> dict[str, Any]:
     """The content of summary.json."""
     ledger = run.ledger
@@ -119,6 +128,8 @@ def summarize(run: Run, rows: list[dict[str, Any]], stop_reason: str | None) -> 
         "select": getattr(run.method.options, "select", "last"),
         "temperature": run.config.rounds.temperature,
         "improvement": ratio(final, prior),
+        "improvement_ci": improvement_ci(final, prior, run.config.eval.confidence),
+        "improvement_confidence": run.config.eval.confidence,
         "best_improvement": ratio(best, prior),
         "stop_reason": stop_reason,
         "wall_seconds": ledger.get_meta("wall_seconds", 0.0),
@@ -169,7 +180,13 @@ def console_table(summary: dict[str, Any], rows: list[dict[str, Any]], last: int
         lines.append(f"discovery: {d['distinct_successes']} distinct successes in "
                      f"{summary['nre_used']} NREs; first at NRE "
                      + (f"{first}" if first else f"- (none in {d['first_success_censored_at']})"))
-    imp = summary.get("improvement")
+    imp, ci = summary.get("improvement"), summary.get("improvement_ci")
+    if ci:
+        conf = summary.get("improvement_confidence", 0.95)
+        lines.append(f"improvement interval ({conf:.0%}): [{ci[0]:.3g}, {ci[1]:.3g}]"
+                     + ("" if ci[0] > 1 or ci[1] < 1 else
+                        "; the interval includes 1: at this sample size the final generator is "
+                        "not distinguishable from the prior (raise eval.final_samples)"))
     lines.append(f"improvement (final/prior): {'-' if imp is None else f'{imp:.3g}x'}; "
                  f"NREs {summary['nre_used']}/{summary['nre_budget']}; "
                  f"solutions {summary['solutions_found']}; {summary['wall_seconds']:.1f}s")

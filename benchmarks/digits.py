@@ -84,7 +84,7 @@ def one_seed(seed: int, args: argparse.Namespace, prior: dict) -> dict:
     out = Path(args.runs) / f"seed{seed}"
     shutil.rmtree(out, ignore_errors=True)
     sets = [*args.sets, "eval.prior_samples=0", "eval.every=1000000",
-            f"eval.samples={args.final_samples}"]
+            f"eval.samples={args.final_samples}", f"eval.final_samples={args.final_samples}"]
     p = plan(user_layers(None, sets, task="digits-0to6", seed=seed, budget=args.budget,
                          progress=False))
     start = time.perf_counter()

@@ -61,6 +61,9 @@ class BanelOptions(Options):
     select: Literal["last", "best-observed"] = Field(
         "last", description="Final posterior: the last, or the one whose own candidates succeeded "
         "most often in the ledger (no extra NREs; never used for training).")
+    guidance: float = Field(
+        0.0, ge=0, description="beta of the guided proposal: tokens drawn from log p + beta * "
+        "(log p - log p_phi) with the latest failure model (0: off; transformer generators).")
     exclude_known_failures: bool = Field(
         False, description="The posterior also rejects every sample the ledger knows to fail "
         "(exactly: they are known failures), in distillation draws and evaluations too.")
@@ -108,6 +111,13 @@ class BanelMethod(RoundMethod):
                          "banel.posterior.options")
         self.scorer = sc_cls(o.posterior)
         dc = o.distill
+        if o.guidance > 0 and not hasattr(getattr(p.generator_cls, "module_cls", None),
+                                          "guided_token_log_probs"):
+            raise ConfigError(f"invalid configuration: banel.guidance needs a transformer "
+                              f"generator; {p.generator_name!r} cannot be guided")
+        if o.guidance > 0 and dc.prior_mix > 0:
+            raise ConfigError("invalid configuration: banel.guidance and "
+                              "banel.distill.prior_mix cannot be combined (a mixture is not guided)")
         if dc.success_neighbours > 0 and dc.success_share > 0 and \
                 not getattr(p.generator_cls, "completes_prefixes", False):
             raise ConfigError(f"invalid configuration: banel.distill.success_neighbours needs a "
@@ -139,7 +149,17 @@ class BanelMethod(RoundMethod):
                 slack = max(slack, guard)
             data["region_slack"] = slack
             state.posterior.regions.append(RejectionRegion(r, phi, ref, slack))
+            state.posterior = self.guide(state.posterior, phi)
         return data
+
+    def guide(self, posterior: Posterior, phi: LogProbModel | None) -> Posterior:
+        """With banel.guidance: the proposal's generator guided away from phi."""
+        beta = self.options.guidance
+        if beta <= 0 or phi is None:
+            return posterior
+        from .guided import Guided
+
+        return posterior.with_proposal(Guided(trainable(posterior.proposal), phi, beta))
 
     def finish(self, run: Run, state: BanelState, r: int) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -279,7 +299,8 @@ class BanelMethod(RoundMethod):
             out["distill_neighbours"] = near
         path = run.checkpoint(f"proposal_r{r:03d}.pt")
         distilled.save(path)
-        st.posterior = st.posterior.with_proposal(mix(dc, distilled, st.posterior.prior))
+        st.posterior = self.guide(st.posterior.with_proposal(mix(dc, distilled, st.posterior.prior)),
+                                  st.posterior.regions[-1].failure_model)
         out.update(distilled=True, proposal_after=_rel(run, path), distill_loss=fit.final_loss,
                    distill_seconds=time.perf_counter() - start)
         run.log(f"round {r}: distilled a new proposal on {len(res.samples)} posterior samples "
@@ -342,8 +363,11 @@ def replay(run: Run, method: BanelMethod | None = None) -> Iterator[RoundState]:
                                               run.run_dir / data["failure_model"])
             regions.append(RejectionRegion(r, phi, method._reference(post),
                                            data.get("region_slack", 0.0)))
+            proposal = method.guide(post, phi).proposal
         if status == "done" and data.get("proposal_after"):
             proposal = mix(dc, load_generator(prior, run.run_dir / data["proposal_after"]), prior)
+            last_phi = regions[-1].failure_model if regions else None
+            proposal = method.guide(post.with_proposal(proposal), last_phi).proposal
         yield RoundState(r, Posterior(prior, proposal, method.scorer, list(regions),
                                       run.config.rounds.temperature, excluded), phi,
                          status == "done")

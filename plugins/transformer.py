@@ -105,21 +105,38 @@ class TransformerModule(SequenceModule):
                           temperature: float) -> torch.Tensor:
         return self.token_log_probs(tokens, lengths, temperature).sum(1)
 
+    def _new_cache(self, n: int, limit: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        d, heads = self.hparams.d_model, self.hparams.n_heads
+        return [(torch.zeros(n, heads, limit, d // heads, device=self.device),
+                 torch.zeros(n, heads, limit, d // heads, device=self.device))
+                for _ in self.blocks]
+
+    def _step(self, x: torch.Tensor, cache: list, t: int) -> torch.Tensor:
+        """Next-token logits after input tokens x at position t, extending the cache."""
+        h = self.tok(x)[:, None, :] + self.pos.weight[t]
+        for block, c in zip(self.blocks, cache):
+            h = block.step(h, c, t)
+        return self.head(self.ln(h[:, 0])).float()
+
     @torch.no_grad()
     def decode(self, n: int, generator: torch.Generator | None, temperature: float = 1.0, *,
                prefix: torch.Tensor | None = None, prefix_lengths: torch.Tensor | None = None,
-               greedy: bool = False, max_len: int | None = None
+               greedy: bool = False, max_len: int | None = None,
+               guides: list[tuple[TransformerModule, float]] | None = None
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Generate with the cache: rows follow their prefix, then sample (or argmax) until EOS.
 
         Returns (tokens [n, T] including the prefix, lengths, log p of the generated part at
         temperature 1). Finished rows are dropped from the batch (and the cache) in bulk.
+        With `guides` [(module, w), ...] each step samples from log_softmax of
+        log p_self + sum_i w_i log p_i (the modules share the vocabulary), and the log-probs
+        returned are under that guided distribution.
         """
         dev = self.device
         limit = min(max_len or self.max_len, self.max_len)
-        d, heads = self.hparams.d_model, self.hparams.n_heads
-        caches = [(torch.zeros(n, heads, limit, d // heads, device=dev),
-                   torch.zeros(n, heads, limit, d // heads, device=dev)) for _ in self.blocks]
+        guides = guides or []
+        caches = self._new_cache(n, limit)
+        guide_caches = [g._new_cache(n, limit) for g, _ in guides]
         out = torch.zeros(n, limit, dtype=torch.long, device=dev)
         lengths = torch.full((n,), limit, dtype=torch.long, device=dev)
         lp = torch.zeros(n, device=dev)
@@ -129,10 +146,12 @@ class TransformerModule(SequenceModule):
         live = torch.ones(n, dtype=torch.bool, device=dev)  # cache rows still generating
         x = torch.full((n,), self.bos_id, dtype=torch.long, device=dev)
         for t in range(limit):
-            h = self.tok(x)[:, None, :] + self.pos.weight[t]
-            for block, cache in zip(self.blocks, caches):
-                h = block.step(h, cache, t)
-            logits = self.head(self.ln(h[:, 0])).float()
+            logits = self._step(x, caches, t)
+            if guides:
+                mix = torch.log_softmax(logits, -1)
+                for (g, w), gc in zip(guides, guide_caches):
+                    mix = mix + w * torch.log_softmax(g._step(x, gc, t), -1)
+                logits = mix
             logp = torch.log_softmax(logits, -1)
             if greedy:
                 nxt = logits.argmax(-1)
@@ -156,10 +175,26 @@ class TransformerModule(SequenceModule):
                 if alive < 0.75 * len(live):  # compact the batch and its cache
                     keep = live.nonzero().squeeze(1)
                     caches = [(k[keep], v[keep]) for k, v in caches]
+                    guide_caches = [[(k[keep], v[keep]) for k, v in gc] for gc in guide_caches]
                     rows, nxt, live = rows[keep], nxt[keep], live[keep]
             x = nxt
         width = int(lengths.max()) if n else 0
         return out[:, :width], lengths, lp
+
+    def guided_token_log_probs(self, tokens: torch.Tensor, lengths: torch.Tensor,
+                               guides: list[tuple[TransformerModule, float]],
+                               temperature: float = 1.0) -> torch.Tensor:
+        """token_log_probs under the guided distribution `decode(guides=...)` samples."""
+        b, t = tokens.shape
+        bos = torch.full((b, 1), self.bos_id, dtype=tokens.dtype, device=tokens.device)
+        inputs = torch.cat([bos, tokens[:, :-1]], 1) if t else bos[:, :0]
+        mix = torch.log_softmax(self.logits(inputs).float(), -1)
+        for g, w in guides:
+            mix = mix + w * torch.log_softmax(g.logits(inputs).float(), -1)
+        logp = torch.log_softmax(mix / temperature, -1)
+        lp = logp.gather(2, tokens.clamp_max(self.vocab_size - 1).unsqueeze(2)).squeeze(2)
+        mask = torch.arange(t, device=tokens.device)[None, :] < lengths[:, None]
+        return lp * mask
 
     def sample_sequences(self, n: int, generator: torch.Generator, temperature: float):
         return self.decode(n, generator, temperature)

@@ -77,6 +77,7 @@ def test_pretraining_is_seeded_and_cached(tmp_path, monkeypatch):
 
 
 QUICK = [*TINY, "rounds.samples_per_round=20", "eval.samples=300", "eval.prior_samples=1000",
+         "eval.final_samples=300",
          "eval.every=1", "banel.distill.enabled=true", "banel.distill.acceptance_below=1.0",
          "banel.distill.samples=100", "banel.distill.fit.epochs=1", "banel.failure_model.fit.epochs=2",
          # f = 3 keeps the acceptance near 0.3: at the task's f = 0.5 these 2-epoch regions
