@@ -152,3 +152,30 @@ def test_target_pretraining_stops_at_the_held_out_error():
     assert easy.stopped_at == 20 and [c["step"] for c in easy.checks] == [20]
     hard = train_target(3, 0, stop_error=1e-9, **kw)  # never reached: the whole schedule
     assert hard.stopped_at == 40 and [c["step"] for c in hard.checks] == [20, 40]
+
+
+def test_guided_proposal_moves_away_from_phi_and_resumes_to_the_same_ledger(tmp_path):
+    from banel_plugins.guided import Guided
+
+    args = [*TINY, "--failures-only", "--set", "banel.guidance=2.0",
+            "--set", "banel.distill.enabled=false", "--set", "eval.samples=100",
+            "--set", "eval.every=100", "--set", "rounds.draw_batch_size=256",
+            "--set", "eval.final_samples=200"]
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    for out, budget in ((whole, 120), (part, 80)):
+        res = CliRunner().invoke(main, ["run", "--out", str(out), "--budget", str(budget), *args])
+        assert res.exit_code == 0, res.output + repr(res.exception)
+    res = CliRunner().invoke(main, ["resume", str(part), "--budget", "120", "-q"])
+    assert res.exit_code == 0, res.output
+    keys = [[e.key for e in open_run(d).ledger.evaluations()] for d in (whole, part)]
+    assert keys[0] == keys[1] and len(set(keys[0])) == 120  # replay rebuilt the same proposal
+    run = open_run(whole)
+    post = run.method.restore(run).posterior
+    assert isinstance(post.proposal, Guided) and post.proposal.beta == 2.0
+    phi = post.regions[-1].failure_model
+    assert post.proposal.phi is phi  # guided by the latest failure model
+    draws = post.proposal.sample(1000, seed=5)
+    prior = run.prior.sample(1000, seed=5)
+    gap = lambda s: float((run.prior.log_prob(s) - phi.log_prob(s)).mean())  # noqa: E731
+    assert gap(draws) > gap(prior)  # more like the prior than like the failures
+    assert torch.allclose(post.proposal.log_prob(draws), draws.log_prob, atol=1e-3)
