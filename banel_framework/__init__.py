@@ -15,6 +15,7 @@ from .interfaces import (
     RewardOracle,
     Task,
     TaskContext,
+    Tracker,
 )
 from .samples import Samples
 
@@ -42,6 +43,7 @@ __all__ = [
     "Samples",
     "Task",
     "TaskContext",
+    "Tracker",
     "UnknownComponentError",
     "__version__",
     "hookimpl",

@@ -210,16 +210,56 @@ def config(task, config_file, sets, method, describe) -> None:
     """Print the effective configuration (task defaults, then file, then --set)."""
     from .run import plan, user_layers
 
-    if describe:
-        reg = get_host().registry
-        name = method or reg.default("method")
-        cls = reg.get("method", name).obj
-        rows = describe_fields(RunConfig) + describe_fields(cls.Options, f"{name}.")
-        for key, default, desc in rows:
-            click.echo(f"{key} = {default}\n    {desc}")
-        return
     p = plan(user_layers(config_file, sets, task=task, method=method))
+    if describe:
+        for key, value, desc in describe_plan(p):
+            click.echo(f"{key} = {value}\n    {desc}")
+        return
     click.echo(yaml.safe_dump(p.config.model_dump(mode="json"), sort_keys=False).rstrip())
+
+
+def describe_plan(p) -> list[tuple[str, str, str]]:
+    """Every option of the run `p` would make, with its effective value: the core's, the
+    task's, the method's, the generator's, the oracle's and the method's components'."""
+    from .config import describe_options
+
+    by_task = set(_dotted(p.task.defaults()))
+    rows = []
+    for key, value, desc in describe_fields(p.config):
+        if key.split(".")[0] in {p.config.method, "task_options"}:
+            continue
+        rows.append((key, value, desc + (f" (set by task {p.config.task!r})"
+                                         if key in by_task else "")))
+    rows += describe_fields(p.task.options, "task_options.")
+    rows += describe_fields(p.method.options, f"{p.config.method}.")
+    arch = {**_architecture(p), **p.config.generator.options}
+    rows += describe_options(p.generator_cls.Options, arch, "generator.options.",
+                             f"generator {p.generator_name!r}")
+    if p.oracle_factory is not None:
+        rows += describe_options(getattr(p.oracle_factory, "Options", None) or type(None),
+                                 p.config.oracle.options, "oracle.options.",
+                                 f"oracle {p.config.oracle.name!r}")
+    for attr, prefix in (("failure_builder", "failure_model"), ("scorer", "posterior")):
+        comp = getattr(p.method, attr, None)
+        opts = getattr(comp, "options", None)
+        if comp is not None and hasattr(opts, "model_fields"):
+            rows += describe_fields(opts, f"{p.config.method}.{prefix}.options.")
+    return rows
+
+
+def _dotted(d: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k, v in d.items():
+        out += _dotted(v, f"{prefix}{k}.") if isinstance(v, dict) and v else [f"{prefix}{k}"]
+    return out
+
+
+def _architecture(p) -> dict:
+    arch = getattr(p.task, "architecture", None)
+    try:
+        return dict(arch()) if callable(arch) else {}
+    except Exception:  # noqa: BLE001 - a task whose architecture needs its data
+        return {}
 
 
 if __name__ == "__main__":  # pragma: no cover

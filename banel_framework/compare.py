@@ -23,7 +23,7 @@ TABLE_FILE = "compare_table.md"
 PLOT_FILE = Path("plots") / "compare_success.png"
 DISCOVERY_PLOT = Path("plots") / "compare_discovery.png"
 #: Config keys a resumed run may differ in from the comparison's plan.
-_FREE_KEYS = {"budget", "progress"}
+_FREE_KEYS = {"budget", "progress", "trackers"}
 
 
 @dataclass

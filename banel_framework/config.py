@@ -159,6 +159,9 @@ class RunConfig(Section):
     seed: int = Field(0, ge=0, description="Seed of everything in the run.")
     budget: int = Field(2000, ge=1, le=10**12,
                         description="Hard NRE budget: oracle calls allowed (at most 1e12).")
+    trackers: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Experiment trackers by registered name, each with "
+        "its options, e.g. {tensorboard: {}, mlflow: {experiment: attack}}.")
     failures_only: bool = Field(
         False, description="The paper's protocol: no success enters any fit. Methods that can "
         "feed successes back turn that off (BaNEL: no counter-examples, success share, "
@@ -295,4 +298,20 @@ def describe_fields(model: BaseModel | type[BaseModel], prefix: str = "") -> lis
             rows.extend(describe_fields(value, key + "."))
             continue
         rows.append((key, json.dumps(value, default=str), info.description or ""))
+    return rows
+
+
+def describe_options(cls: Any, values: dict[str, Any], prefix: str,
+                     owner: str) -> list[tuple[str, str, str]]:
+    """(dotted name, value, description) of an Options class's fields, with the values given
+    (else the field's default, or 'required')."""
+    rows = []
+    for name, info in getattr(cls, "model_fields", {}).items():
+        if name in values:
+            value = json.dumps(values[name], default=str)
+        elif info.is_required():
+            value = "(required)"
+        else:
+            value = json.dumps(info.get_default(call_default_factory=True), default=str)
+        rows.append((f"{prefix}{name}", value, f"{info.description or ''} [{owner}]"))
     return rows

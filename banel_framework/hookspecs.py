@@ -55,6 +55,11 @@ def register_executors(register):
 
 
 @hookspec
+def register_trackers(register):
+    """Contribute experiment trackers: register(name, Tracker subclass)."""
+
+
+@hookspec
 def banel_run_start(run):
     """A run (new or resumed) is about to spend its budget."""
 

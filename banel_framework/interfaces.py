@@ -264,6 +264,25 @@ class Task(ABC):
         return []
 
 
+class Tracker(ABC):
+    """An experiment tracker fed by the run's events (MLflow, TensorBoard, ...); chosen by name
+    in `trackers:`. A tracker that raises is reported and skipped; the run goes on."""
+
+    Options: ClassVar[type[Options]] = Options
+
+    def __init__(self, options: Options | None = None):
+        self.options = options or self.Options()
+
+    def start(self, run: Run) -> None:
+        """The run (new or resumed) is about to spend its budget."""
+
+    def log_round(self, run: Run, record: dict[str, Any]) -> None:
+        """A round finished; `record` is its row of metrics.csv (nested dicts allowed)."""
+
+    def end(self, run: Run, summary: dict[str, Any]) -> None:
+        """The run finished; `summary` is summary.json, the plots are written."""
+
+
 class Method(ABC):
     """A way of spending the NRE budget (BaNEL, a baseline, or no update at all).
 

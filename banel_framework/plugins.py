@@ -27,6 +27,7 @@ KINDS = {
     "oracle": "register_oracles",
     "method": "register_methods",
     "executor": "register_executors",
+    "tracker": "register_trackers",
 }
 
 

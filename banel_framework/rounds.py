@@ -194,6 +194,7 @@ class RoundMethod(Method):
         record = {"round": r, **{k: v for k, v in full.items() if k != "batch"}}
         _progress_line(run, r, full)
         run.host.notify("banel_round_end", run=run, record=record)
+        run.track("log_round", record=record)
 
 
 def next_round(run: Run) -> int:

@@ -70,6 +70,8 @@ class Plan:
     #: The oracle's options, validated by its Options model when it declares one.
     oracle_options: Any = None
     notes: list[str] = field(default_factory=list)
+    #: The experiment trackers chosen in `trackers:`, built with their options.
+    trackers: list[Any] = field(default_factory=list)
 
 
 def moved_settings(host: PluginHost) -> tuple[dict[str, str], dict[str, set[str]]]:
@@ -136,9 +138,13 @@ def plan(user_layers: list[dict[str, Any]], host: PluginHost | None = None, *,
         oracle_options = (validate_options(opts_model, config.oracle.options, "oracle.options")
                           if opts_model is not None else dict(config.oracle.options))
     executor_cls = reg.get("executor", config.oracle.executor).obj
+    trackers = []
+    for name, opts in config.trackers.items():
+        tcls = reg.get("tracker", name).obj
+        trackers.append(tcls(validate_options(tcls.Options, opts or {}, f"trackers.{name}")))
     method = method_cls(options)
     p = Plan(config, task, method, gen_name, gen_cls, host, oracle_factory, executor_cls,
-             oracle_options, notes=moved)
+             oracle_options, notes=moved, trackers=trackers)
     method.check(p)
     return p
 
@@ -274,6 +280,17 @@ class Run:
 
     def _recorded(self, rows: list[tuple[str, str, float]]) -> None:
         self.host.notify("banel_evaluations_recorded", run=self, evaluations=rows)
+
+    def track(self, event: str, **kwargs: Any) -> None:
+        """Feed an event to every tracker; one that raises is reported once and skipped."""
+        for tracker in list(self.plan.trackers):
+            try:
+                getattr(tracker, event)(self, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - a tracker never stops a run
+                self.plan.trackers.remove(tracker)
+                msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                self.log(f"tracker {type(tracker).__name__} failed in {event} and is off for "
+                         f"this run: {type(exc).__name__}: {msg[:200]}")
 
     def _failed(self, keys: list[str], error: str) -> None:
         self.log(f"{len(keys)} oracle call(s) failed after oracle.retries="

@@ -62,6 +62,7 @@ def execute(run: Run) -> dict[str, Any]:
 def _execute(run: Run) -> dict[str, Any]:
     t0 = time.time()
     run.host.notify("banel_run_start", run=run)
+    run.track("start")
     run.log(f"{'resuming' if run.resumed else 'starting'} {run.config.method} on "
             f"{run.config.task}: seed {run.config.seed}, budget {run.ledger.budget} NREs, "
             f"{run.ledger.nre_used()} spent; run directory {run.run_dir}")
@@ -81,6 +82,7 @@ def _execute(run: Run) -> dict[str, Any]:
     evaluate_final(run)
     summary = write_outputs(run)
     run.host.notify("banel_run_end", run=run, summary=summary)
+    run.track("end", summary=summary)
     return summary
 
 

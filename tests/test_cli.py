@@ -73,6 +73,12 @@ def test_config_prints_the_effective_configuration(tmp_path):
     res = invoke("config", "--describe", "--method", "rnd")
     assert "rnd.predictor_lr" in res.output and "banel.posterior" not in res.output
     assert "rounds.samples_per_round" in res.output
+    res = invoke("config", "--describe", "--task", "toy-1d", "--method", "nsr")
+    lines = res.output.splitlines()
+    assert "rounds.samples_per_round = 10" in lines  # the task's value, not the core's 100
+    assert "(set by task 'toy-1d')" in lines[lines.index("rounds.samples_per_round = 10") + 1]
+    assert "task_options.success_above = 3.1" in lines and "nsr.positive_weight = 0.0" in lines
+    assert any(line.startswith("generator.options.vocab_size = ") for line in lines)
 
 
 def test_third_party_task_runs_through_its_entry_point(tmp_path, on_path):
