@@ -30,14 +30,15 @@ class Guided(Generator):
         self.device = base.device
 
     def _guides(self) -> list[tuple[torch.nn.Module, float]]:
+        """(1 + beta) log p - beta log p_phi: the base's own term is weighted, not recomputed."""
         base, phi = self.base._ready(), self.phi._ready()
-        return [(base, self.beta), (phi.to(base.device), -self.beta)]
+        return [(phi.to(base.device), -self.beta)]
 
     @torch.no_grad()
     def sample(self, n: int, *, seed: int, temperature: float = 1.0) -> Samples:
         module = self.base._ready()
         tokens, lengths, lp = module.decode(n, torch_generator(seed, self.device), temperature,
-                                            guides=self._guides())
+                                            guides=self._guides(), self_weight=1 + self.beta)
         return Samples(tokens.cpu(), lengths.cpu(), lp.float().cpu())
 
     def log_prob(self, samples: Samples) -> torch.Tensor:
@@ -51,7 +52,8 @@ class Guided(Generator):
         for i in range(0, len(samples), step):
             part = samples.select(list(range(i, min(i + step, len(samples)))))
             lp = module.guided_token_log_probs(part.tokens.to(self.device),
-                                               part.lengths.to(self.device), guides, temperature)
+                                               part.lengths.to(self.device), guides, temperature,
+                                               1 + self.beta)
             out[i:i + len(part)] = lp.sum(1).float().cpu()
         return out
 

@@ -122,15 +122,16 @@ class TransformerModule(SequenceModule):
     def decode(self, n: int, generator: torch.Generator | None, temperature: float = 1.0, *,
                prefix: torch.Tensor | None = None, prefix_lengths: torch.Tensor | None = None,
                greedy: bool = False, max_len: int | None = None,
-               guides: list[tuple[TransformerModule, float]] | None = None
+               guides: list[tuple[TransformerModule, float]] | None = None,
+               self_weight: float = 1.0
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Generate with the cache: rows follow their prefix, then sample (or argmax) until EOS.
 
         Returns (tokens [n, T] including the prefix, lengths, log p of the generated part at
         temperature 1). Finished rows are dropped from the batch (and the cache) in bulk.
         With `guides` [(module, w), ...] each step samples from log_softmax of
-        log p_self + sum_i w_i log p_i (the modules share the vocabulary), and the log-probs
-        returned are under that guided distribution.
+        self_weight * log p_self + sum_i w_i log p_i (the modules share the vocabulary), and
+        the log-probs returned are under that guided distribution.
         """
         dev = self.device
         limit = min(max_len or self.max_len, self.max_len)
@@ -148,7 +149,7 @@ class TransformerModule(SequenceModule):
         for t in range(limit):
             logits = self._step(x, caches, t)
             if guides:
-                mix = torch.log_softmax(logits, -1)
+                mix = self_weight * torch.log_softmax(logits, -1)
                 for (g, w), gc in zip(guides, guide_caches):
                     mix = mix + w * torch.log_softmax(g._step(x, gc, t), -1)
                 logits = mix
@@ -183,12 +184,13 @@ class TransformerModule(SequenceModule):
 
     def guided_token_log_probs(self, tokens: torch.Tensor, lengths: torch.Tensor,
                                guides: list[tuple[TransformerModule, float]],
-                               temperature: float = 1.0) -> torch.Tensor:
+                               temperature: float = 1.0, self_weight: float = 1.0
+                               ) -> torch.Tensor:
         """token_log_probs under the guided distribution `decode(guides=...)` samples."""
         b, t = tokens.shape
         bos = torch.full((b, 1), self.bos_id, dtype=tokens.dtype, device=tokens.device)
         inputs = torch.cat([bos, tokens[:, :-1]], 1) if t else bos[:, :0]
-        mix = torch.log_softmax(self.logits(inputs).float(), -1)
+        mix = self_weight * torch.log_softmax(self.logits(inputs).float(), -1)
         for g, w in guides:
             mix = mix + w * torch.log_softmax(g.logits(inputs).float(), -1)
         logp = torch.log_softmax(mix / temperature, -1)
