@@ -50,15 +50,18 @@ def _config_options(fn):
                       help="Override one option, e.g. --set rounds.samples_per_round=50.")(fn)
     fn = click.option("--config", "config_file", type=click.Path(dir_okay=False),
                       help="A TOML or YAML config file.")(fn)
-    fn = click.option("--task", help="Task name (default: the built-in default task).")(fn)
+    fn = click.option("--task", help="Task name (default: the registered default task; "
+                      "banel tasks lists them).")(fn)
     return fn
 
 
 @main.command()
 @_config_options
 @click.option("--seed", type=int, help="Seed of everything in the run.")
-@click.option("--budget", type=int, help="Hard NRE budget.")
-@click.option("--method", help="Method that spends the budget (default: the registered default).")
+@click.option("--budget", type=int, help="Hard NRE budget (default: the task's own, else 2000; "
+              "banel config --task NAME shows it).")
+@click.option("--method", help="Method that spends the budget (default: the registered default; "
+              "banel methods lists them).")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: runs/...).")
 @click.option("--failures-only", is_flag=True,
               help="The paper's protocol: no success enters any fit (recorded in config.yaml).")
@@ -81,7 +84,8 @@ def run(task, config_file, sets, seed, budget, method, out, failures_only, quiet
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--budget", type=int, help="Raise the budget before continuing.")
+@click.option("--budget", type=int, help="A new budget before continuing: higher continues, lower "
+              "stops sooner (never below the NREs already spent).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def resume(run_dir, budget, quiet) -> None:
     """Continue a stopped or killed run from its ledger, without repeating an evaluation."""
