@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import yaml
 
-from .config import RunConfig, describe_fields
+from .config import describe_fields
 from .errors import BanelError
 from .plugins import get_host
 
@@ -45,6 +45,9 @@ def main() -> None:
     warnings.showwarning = _showwarning
 
 
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
+
+
 def _config_options(fn):
     fn = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                       help="Override one option, e.g. --set rounds.samples_per_round=50.")(fn)
@@ -66,7 +69,9 @@ def _config_options(fn):
 @click.option("--failures-only", is_flag=True,
               help="The paper's protocol: no success enters any fit (recorded in config.yaml).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def run(task, config_file, sets, seed, budget, method, out, failures_only, quiet) -> None:
+@_JSON
+def run(task, config_file, sets, seed, budget, method, out, failures_only, quiet,
+        as_json) -> None:
     """Run a method on a task; results go to a new run directory."""
     from .outputs import console_table, metrics_rows
     from .run import create_run, plan, user_layers
@@ -77,7 +82,16 @@ def run(task, config_file, sets, seed, budget, method, out, failures_only, quiet
                          failures_only=True if failures_only else None)
     p = plan(layers)
     r = create_run(p, out)
-    summary = execute(r)
+    _finish(r, execute(r), as_json)
+
+
+def _finish(r, summary, as_json: bool) -> None:
+    """The end of a run on the console: the table, or summary.json with --json."""
+    from .outputs import console_table, metrics_rows
+
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+        return
     click.echo(console_table(summary, metrics_rows(r)))
     click.echo(f"run directory: {r.run_dir}")
 
@@ -87,7 +101,8 @@ def run(task, config_file, sets, seed, budget, method, out, failures_only, quiet
 @click.option("--budget", type=int, help="A new budget before continuing: higher continues, lower "
               "stops sooner (never below the NREs already spent).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def resume(run_dir, budget, quiet) -> None:
+@_JSON
+def resume(run_dir, budget, quiet, as_json) -> None:
     """Continue a stopped or killed run from its ledger, without repeating an evaluation."""
     from .outputs import console_table, metrics_rows
     from .run import open_run
@@ -96,9 +111,7 @@ def resume(run_dir, budget, quiet) -> None:
     r = open_run(run_dir, budget=budget)
     if quiet:
         r.config.progress = False
-    summary = execute(r)
-    click.echo(console_table(summary, metrics_rows(r)))
-    click.echo(f"run directory: {r.run_dir}")
+    _finish(r, execute(r), as_json)
 
 
 @main.command()
@@ -176,17 +189,29 @@ def pretrain(task, config_file, sets) -> None:
     click.echo(json.dumps(built, indent=2, default=str))
 
 
+def _listing(kind: str, as_json: bool) -> None:
+    """Registered components of one kind, as lines or as JSON."""
+    comps = get_host().registry.components(kind)
+    rows = [{"name": c.name, "plugin": c.plugin, "default": bool(c.meta.get("default")),
+             "reference": bool(getattr(c.obj, "reference", False)),
+             "description": getattr(c.obj, "description", "") or "",
+             "options": sorted(getattr(getattr(c.obj, "Options", None), "model_fields", {}))}
+            for c in comps]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(f"no {kind}s registered")
+    for r in rows:
+        mark = (" (default)" if r["default"] else "") + (" (reference)" if r["reference"] else "")
+        click.echo(f"{r['name']}{mark}  [{r['plugin']}]  {r['description']}")
+
+
 @main.command()
-def tasks() -> None:
+@_JSON
+def tasks(as_json) -> None:
     """List the registered tasks."""
-    reg = get_host().registry
-    comps = reg.components("task")
-    if not comps:
-        click.echo("no tasks registered")
-    for c in comps:
-        mark = " (default)" if c.meta.get("default") else ""
-        desc = getattr(c.obj, "description", "") or ""
-        click.echo(f"{c.name}{mark}  [{c.plugin}]  {desc}")
+    _listing("task", as_json)
 
 
 @main.command()
@@ -198,12 +223,10 @@ def plugins() -> None:
 
 
 @main.command()
-def methods() -> None:
+@_JSON
+def methods(as_json) -> None:
     """List the registered methods."""
-    for c in get_host().registry.components("method"):
-        mark = " (default)" if c.meta.get("default") else ""
-        ref = " (reference)" if getattr(c.obj, "reference", False) else ""
-        click.echo(f"{c.name}{mark}{ref}  [{c.plugin}]  {getattr(c.obj, 'description', '')}")
+    _listing("method", as_json)
 
 
 @main.command()

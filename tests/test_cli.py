@@ -103,3 +103,16 @@ def test_broken_plugin_installed_tasks_still_work(tmp_path, on_path):
     listed = {p["name"]: p for p in json.loads(res.stdout)}
     assert listed["broken"]["status"] == "failed"
     assert "ImportError" in listed["broken"]["error"]
+
+
+def test_json_output_for_scripts(tmp_path):
+    rows = json.loads(invoke("methods", "--json").output)
+    names = {r["name"] for r in rows}
+    assert {"banel", "nsr", "w-reinforce", "ga", "pretrained"} <= names
+    assert next(r for r in rows if r["name"] == "banel")["default"]
+    assert "positive_weight" in next(r for r in rows if r["name"] == "nsr")["options"]
+    tasks = json.loads(invoke("tasks", "--json").output)
+    assert "toy-1d" in {t["name"] for t in tasks}
+    res = invoke("run", "--out", tmp_path / "r", "--budget", "20", "-q", "--json")
+    summary = json.loads(res.output)
+    assert summary == json.loads((tmp_path / "r" / "summary.json").read_text())
