@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import signal
 import tempfile
 import time
 import warnings
@@ -191,7 +192,7 @@ class LightningGenerator(Generator):
                                 generator=torch_generator(seed), num_workers=0)
             trainer = make_trainer(settings, self.trainer_cfg, root)
             try:
-                trainer.fit(self.module, loader)
+                fit_interruptibly(trainer, self.module, loader)
                 last = next(c for c in trainer.callbacks if isinstance(c, _LastLoss))
                 steps = trainer.global_step
             finally:  # keep only the weights: the Trainer holds the optimizer and its state
@@ -220,3 +221,16 @@ class LightningGenerator(Generator):
         params = sum(p.numel() for p in self.module.parameters())
         return {"class": type(self).__name__, "parameters": params,
                 "architecture": self.module.architecture()}
+
+
+def fit_interruptibly(trainer: L.Trainer, module: L.LightningModule, loader: Any) -> None:
+    """trainer.fit, with Ctrl-C raised as KeyboardInterrupt (Lightning turns it into exit 1
+    and ignores further SIGINTs), so the CLI gives its usual "interrupted, resume" line."""
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        trainer.fit(module, loader)
+    except SystemExit:
+        if trainer.interrupted:
+            signal.signal(signal.SIGINT, handler)
+            raise KeyboardInterrupt from None
+        raise

@@ -200,3 +200,34 @@ def test_resume_refuses_a_ledger_made_for_another_config(tmp_path, edit, key):
     res = invoke("resume", tmp_path / "r", "--budget", 20, "-q")
     assert res.exit_code == 2 and "was edited" in res.stderr and key in res.stderr, res.output
     assert len(rows(tmp_path / "r")) == 10
+
+
+def test_ctrl_c_during_a_failure_model_fit_is_the_usual_interrupted_line(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "r"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "banel_framework.cli", "run", "--out", str(out), "--budget", "40",
+         "-q", "--set", "rounds.samples_per_round=10", "--set", "trainer.num_threads=1",
+         "--set", "banel.failure_model.fit.epochs=1000000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until round 1 is evaluated: phi's fit is under way
+        time.sleep(0.5)
+        if (out / "ledger.sqlite").exists():
+            try:
+                status = sqlite3.connect(out / "ledger.sqlite").execute(
+                    "SELECT status FROM rounds WHERE round = 1").fetchone()
+            except sqlite3.OperationalError:
+                continue
+            if status and status[0] == "evaluated":
+                break
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()[-2000:]
+    assert "Interrupted: the ledger is intact; continue with banel resume" in err.decode()
+    assert len(rows(out)) == 10 and all(e[2] == "done" for e in rows(out))

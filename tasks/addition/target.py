@@ -6,6 +6,7 @@ import math
 
 import lightning as L
 import torch
+from banel_plugins.lightning_generator import fit_interruptibly
 from banel_plugins.transformer import TransformerModule
 from torch.utils.data import DataLoader, IterableDataset
 
@@ -172,7 +173,7 @@ def train_target(max_digits: int, seed: int, *, d_model: int, n_layers: int, n_h
                         enable_checkpointing=False, enable_model_summary=False,
                         enable_progress_bar=progress, num_sanity_val_steps=0,
                         limit_train_batches=steps, max_epochs=1, callbacks=callbacks)
-    trainer.fit(module, loader)
+    fit_interruptibly(trainer, module, loader)
     module.stopped_at = trainer.global_step
     module.checks = stopper.history if stopper else []
     module.eval()
