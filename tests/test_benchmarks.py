@@ -94,3 +94,13 @@ def test_oracle_throughput_quick(tmp_path):
     by = {(r["executor"], r["workers"]): r["nre_per_second"] for r in data["rows"]}
     assert by["threads", 4] > 2 * by["threads", 1]  # calls overlap: throughput grows
     assert data["ledger_overhead_ms_per_nre"] > 0
+
+
+def test_crash_safety_quick(tmp_path):
+    out = quick(tmp_path, "crash_safety.py")
+    counts = json.loads((tmp_path / "results" / "crash_safety_quick.json").read_text())["counts"]
+    assert "same_evaluations_as_uninterrupted" in out
+    assert counts["trials"] == counts["resumed"] == 3
+    assert counts["with_duplicate_keys"] == counts["with_lost_evaluations"] == 0
+    assert counts["over_budget"] == 0
+    assert counts["same_evaluations_as_uninterrupted"] == counts["same_final_rate"] == 3

@@ -1,0 +1,119 @@
+"""kill -9 of the driver at random moments, then `banel resume`: the ledger's invariants, counted.
+
+Each trial starts the same BaNEL run on toy-1d (a slow oracle, so that kills land before,
+during and after oracle calls, in failure-model fits, distillation and evaluation), kills it
+with SIGKILL after a random delay, resumes it, and compares with an uninterrupted run of the
+same seed: no duplicate key, no finished evaluation lost, never over budget, and the same
+evaluations (keys and rewards, in order) and final rate.
+
+    python benchmarks/crash_safety.py --trials 100 [--workers 8]
+    python benchmarks/crash_safety.py --quick          # 3 trials, for the tests
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import write  # noqa: E402
+
+BANEL = [sys.executable, "-m", "banel_framework.cli"]
+
+
+def args_for(out: Path, budget: int, workers: int) -> list[str]:
+    ex = ["--set", "oracle.executor=threads", "--set", f"oracle.workers={workers}",
+          "--set", "oracle.batch_size=1"] if workers > 1 else []
+    return ["run", "--out", str(out), "--budget", str(budget), "-q", "--seed", "3",
+            "--set", "rounds.samples_per_round=10", "--set", "task_options.oracle_seconds=0.01",
+            "--set", "banel.distill.enabled=true", "--set", "banel.distill.acceptance_below=1.0",
+            "--set", "trainer.num_threads=1", *ex]
+
+
+def ledger(out: Path) -> list[tuple]:
+    con = sqlite3.connect(out / "ledger.sqlite")
+    try:
+        return list(con.execute("SELECT key, status, reward FROM evaluations ORDER BY id"))
+    finally:
+        con.close()
+
+
+def trial(root: Path, k: int, budget: int, workers: int, delay: float, ref: list[tuple],
+          ref_final: float) -> dict:
+    out = root / f"t{k}"
+    proc = subprocess.Popen(BANEL + args_for(out, budget, workers), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    finished_first = proc.poll() is not None
+    if not finished_first:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = ledger(out) if (out / "ledger.sqlite").exists() else []
+    done_before = {key: r for key, st, r in before if st == "done"}
+    if (out / "ledger.sqlite").exists():
+        res = subprocess.run(BANEL + ["resume", str(out), "-q"], capture_output=True)
+    else:  # killed before the run directory appeared: start it again
+        res = subprocess.run(BANEL + args_for(out, budget, workers), capture_output=True)
+    after = ledger(out)
+    keys = [key for key, _, _ in after]
+    summary = json.loads((out / "summary.json").read_text()) if res.returncode == 0 else {}
+    final = ((summary.get("eval") or {}).get("final") or {}).get("rate")
+    return {
+        "delay": delay, "killed": not finished_first, "done_before_kill": len(done_before),
+        "resume_ok": res.returncode == 0,
+        "duplicate_keys": len(keys) - len(set(keys)),
+        "lost": sum(1 for key, r in done_before.items()
+                    if dict((a, c) for a, _, c in after).get(key) != r),
+        "over_budget": max(0, len(keys) - budget),
+        "same_evaluations": [(a, c) for a, _, c in after] == [(a, c) for a, _, c in ref],
+        "same_final": final == ref_final,
+        "error": res.stderr.decode()[-300:] if res.returncode else "",
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--trials", type=int, default=100)
+    ap.add_argument("--budget", type=int, default=50)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    if args.quick:
+        args.trials, args.budget = 3, 30
+    root = Path(tempfile.mkdtemp())
+    start = time.perf_counter()
+    subprocess.run(BANEL + args_for(root / "ref", args.budget, args.workers), check=True,
+                   capture_output=True)
+    span = time.perf_counter() - start  # kills land anywhere from start-up to the end
+    ref = ledger(root / "ref")
+    ref_final = json.loads((root / "ref" / "summary.json").read_text())["eval"]["final"]["rate"]
+    rng = random.Random(0)
+    rows = [trial(root, k, args.budget, args.workers, rng.uniform(0.2, span), ref, ref_final)
+            for k in range(args.trials)]
+    counts = {
+        "trials": len(rows), "killed": sum(r["killed"] for r in rows),
+        "resumed": sum(r["resume_ok"] for r in rows),
+        "with_duplicate_keys": sum(r["duplicate_keys"] > 0 for r in rows),
+        "with_lost_evaluations": sum(r["lost"] > 0 for r in rows),
+        "over_budget": sum(r["over_budget"] > 0 for r in rows),
+        "same_evaluations_as_uninterrupted": sum(r["same_evaluations"] for r in rows),
+        "same_final_rate": sum(r["same_final"] for r in rows),
+    }
+    for key, value in counts.items():
+        print(f"{key:>34}: {value}")
+    print(f"(uninterrupted run {span:.1f} s; kills after 0.2-{span:.1f} s; workers {args.workers})")
+    write("crash_safety" + ("_quick" if args.quick else f"_w{args.workers}"),
+          {"args": vars(args), "counts": counts, "trials": rows, "run_seconds": span})
+
+
+if __name__ == "__main__":
+    main()
