@@ -7,7 +7,7 @@ same seed: no duplicate key, no finished evaluation lost, never over budget, and
 evaluations (keys and rewards, in order) and final rate.
 
     python benchmarks/crash_safety.py --trials 100 [--workers 8]
-    python benchmarks/crash_safety.py --quick          # 3 trials, for the tests
+    python benchmarks/crash_safety.py --quick          # 2 trials, for the tests
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
     if args.quick:
-        args.trials, args.budget = 3, 30
+        args.trials, args.budget = 2, 20
     root = Path(tempfile.mkdtemp())
     start = time.perf_counter()
     subprocess.run(BANEL + args_for(root / "ref", args.budget, args.workers), check=True,

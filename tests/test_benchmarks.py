@@ -100,7 +100,7 @@ def test_crash_safety_quick(tmp_path):
     out = quick(tmp_path, "crash_safety.py")
     counts = json.loads((tmp_path / "results" / "crash_safety_quick.json").read_text())["counts"]
     assert "same_evaluations_as_uninterrupted" in out
-    assert counts["trials"] == counts["resumed"] == 3
+    assert counts["trials"] == counts["resumed"] == 2
     assert counts["with_duplicate_keys"] == counts["with_lost_evaluations"] == 0
     assert counts["over_budget"] == 0
-    assert counts["same_evaluations_as_uninterrupted"] == counts["same_final_rate"] == 3
+    assert counts["same_evaluations_as_uninterrupted"] == counts["same_final_rate"] == 2
