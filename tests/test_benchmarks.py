@@ -27,7 +27,8 @@ def test_filter_cost_quick(tmp_path):
     assert all(r["ratio"] > 0 for r in data["rows"])
 
 
-@pytest.mark.parametrize("variant", [[], ["--no-leading-zeros"]])
+@pytest.mark.parametrize("variant", [
+    [], pytest.param(["--no-leading-zeros"], marks=pytest.mark.slow)])  # same code path, 35 s
 def test_addition_attack_quick(tmp_path, variant):
     out = quick(tmp_path, "addition_attack.py", "--out", str(tmp_path / "runs"), *variant)
     name = "addition_attack_" + ("no-lz" if variant else "lz") + "_quick.json"
@@ -93,6 +94,7 @@ def test_oracle_throughput_quick(tmp_path):
     assert "NRE/s" in out and "ledger overhead" in out
     by = {(r["executor"], r["workers"]): r["nre_per_second"] for r in data["rows"]}
     assert by["threads", 4] > 2 * by["threads", 1]  # calls overlap: throughput grows
+    assert by["processes", 4] > 2 * by["inline", 1] and by["ray", 4] > 2 * by["inline", 1]
     assert data["ledger_overhead_ms_per_nre"] > 0
 
 

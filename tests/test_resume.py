@@ -31,7 +31,8 @@ def keys(run_dir: Path) -> list[str]:
     return [k for (k,) in con.execute("SELECT key FROM evaluations ORDER BY id")]
 
 
-@pytest.mark.parametrize("kill_after", [4, 16])
+@pytest.mark.parametrize("kill_after", [  # more kill points: benchmarks/crash_safety.py
+    4, pytest.param(16, marks=pytest.mark.slow)])
 def test_kill_9_then_resume(tmp_path, on_path, kill_after):
     on_path(install_example(tmp_path / "site"))
     out = tmp_path / "killed"
