@@ -202,6 +202,7 @@ def test_resume_refuses_a_ledger_made_for_another_config(tmp_path, edit, key):
     assert len(rows(tmp_path / "r")) == 10
 
 
+@pytest.mark.slow  # passed here, timed out once on a loaded CI run (not yet understood)
 def test_ctrl_c_during_a_failure_model_fit_is_the_usual_interrupted_line(tmp_path):
     import signal
     import subprocess
@@ -227,7 +228,11 @@ def test_ctrl_c_during_a_failure_model_fit_is_the_usual_interrupted_line(tmp_pat
                 break
     time.sleep(2)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
     assert proc.returncode == 130, err.decode()[-2000:]
     assert "Interrupted: the ledger is intact; continue with banel resume" in err.decode()
     assert len(rows(out)) == 10 and all(e[2] == "done" for e in rows(out))
