@@ -381,29 +381,10 @@ def discovery_curves(methods: list[str], results: list[RunResult]) -> dict[str, 
 
 def discovery_plot(cs: dict[str, dict[str, Any]], task: str, path: Path) -> Path | None:
     """Distinct successes against NREs per method (mean over seeds, min-max band)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if not cs:
-        return None
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for i, (m, c) in enumerate(cs.items()):
-        ax.step(c["nre"], c["mean"], where="post", color=f"C{i}", label=f"{m} ({c['seeds']} seeds)")
-        ax.fill_between(c["nre"], c["min"], c["max"], step="post", color=f"C{i}", alpha=0.2)
-    if max((max(c["max"]) for c in cs.values()), default=0) > 50:
-        ax.set_yscale("symlog", linthresh=10)
-    ax.set_xlabel("NREs spent")
-    ax.set_ylabel("distinct successes found (band: min-max over seeds)")
-    ax.set_title(f"{task}: what the NREs bought")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    wide = max((max(c["max"]) for c in cs.values()), default=0) > 50
+    return _band_plot(cs, path, "distinct successes found (band: min-max over seeds)",
+                      f"{task}: what the NREs bought",
+                      lambda ax: ax.set_yscale("symlog", linthresh=10) if wide else None)
 
 
 def _at(curve: list[tuple[float, float, Any, Any]], x: float) -> float | None:
@@ -417,6 +398,16 @@ def _at(curve: list[tuple[float, float, Any, Any]], x: float) -> float | None:
 
 def compare_plot(cs: dict[str, dict[str, list[float]]], task: str, path: Path) -> Path | None:
     """Success rate against NREs: the mean over seeds per method, min-max band across seeds."""
+    positive = [v for c in cs.values() for v in c["mean"] + c["min"] if _finite(v) and v > 0]
+    log = bool(positive) and max(positive) / min(positive) > 20
+    return _band_plot(cs, path, "success rate (band: min-max over seeds)",
+                      f"{task}: success rate against NREs",
+                      lambda ax: ax.set_yscale("log") if log else None)
+
+
+def _band_plot(cs: dict[str, dict[str, Any]], path: Path, ylabel: str, title: str,
+               scale: Callable[[Any], Any]) -> Path | None:
+    """One step line per method (mean over seeds) with its min-max band, against NREs."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -425,16 +416,13 @@ def compare_plot(cs: dict[str, dict[str, list[float]]], task: str, path: Path) -
     if not cs:
         return None
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    positive = []
     for i, (m, c) in enumerate(cs.items()):
         ax.step(c["nre"], c["mean"], where="post", color=f"C{i}", label=f"{m} ({c['seeds']} seeds)")
         ax.fill_between(c["nre"], c["min"], c["max"], step="post", color=f"C{i}", alpha=0.2)
-        positive += [v for v in c["mean"] + c["min"] if _finite(v) and v > 0]
-    if positive and max(positive) / min(positive) > 20:
-        ax.set_yscale("log")
+    scale(ax)
     ax.set_xlabel("NREs spent")
-    ax.set_ylabel("success rate (band: min-max over seeds)")
-    ax.set_title(f"{task}: success rate against NREs")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
