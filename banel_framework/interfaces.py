@@ -213,6 +213,14 @@ class TaskContext:
     seed: int
     progress: bool = True
 
+    def fit_prior(self, data: Samples, settings: FitSettings, *, seed: int = 0,
+                  name: str = "prior", **architecture: Any) -> Generator:
+        """A prior of the run's generator family fitted on `data` (seeded by `seed`, not the
+        run seed), cached under cache_dir by data, architecture and settings."""
+        from .priors import fit_prior
+
+        return fit_prior(self, data, settings, seed=seed, name=name, **architecture)
+
 
 class Task(ABC):
     """A sparse-reward problem: a prior, an oracle, a codec, defaults, optional exact rates."""

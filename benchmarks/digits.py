@@ -56,6 +56,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--runs", default="benchmarks/runs/digits", help="Where run directories go.")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="Extra key=value.")
     ap.add_argument("--quick", action="store_true", help="Tiny prior, 200 NREs, one seed.")
+    ap.add_argument("--name", default="digits", help="Results file: benchmarks/results/NAME.json.")
     args = ap.parse_args()
     if args.quick:
         args.seeds, args.budget, args.prior_samples = args.seeds[:1], 200, 4096
@@ -154,7 +155,7 @@ def main() -> None:
     print(f"{len(seeds)} seeds: improvement mean x{g(mean)} (min x{g(pooled['improvement_min'])},"
           f" max x{g(pooled['improvement_max'])}); rejection sampling pooled {k}/{n}; run wall max "
           f"{pooled['wall_seconds_max']:.0f}s")
-    write("digits_quick" if args.quick else "digits", {
+    write("digits_quick" if args.quick else args.name, {
         "task": "digits-0to6", "quick": args.quick, "budget": args.budget, "sets": args.sets,
         "classifier": clf, "prior": prior, "seeds": seeds, "pooled": pooled,
         "goal": {"improvement": 10, "nre": 5000, "seconds_per_seed": 900},

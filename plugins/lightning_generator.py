@@ -98,12 +98,13 @@ def resolve_device(cfg: TrainerConfig) -> torch.device:
     return torch.device("cpu")
 
 
-def make_trainer(settings: FitSettings, cfg: TrainerConfig, root: str) -> L.Trainer:
+def make_trainer(settings: FitSettings, cfg: TrainerConfig, root: str,
+                 progress: bool = False) -> L.Trainer:
     """A fresh, quiet Trainer for one fit (a Trainer is never reused across fits)."""
     return L.Trainer(
         max_epochs=settings.epochs, max_steps=settings.max_steps or -1,
         accelerator=cfg.accelerator, devices=cfg.devices, precision=cfg.precision,
-        logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        logger=False, enable_checkpointing=False, enable_progress_bar=progress,
         enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=root,
         callbacks=[_LastLoss()],
     )
@@ -115,6 +116,8 @@ class LightningGenerator(Generator):
     module_cls: ClassVar[type[SequenceModule]]
     #: Sequences scored per forward pass.
     score_batch_size: int = 4096
+    #: Draw Lightning's progress bar during fit (TaskContext.fit_prior turns it on).
+    show_progress: bool = False
 
     def __init__(self, module: SequenceModule, trainer: TrainerConfig | None = None):
         self.module = module
@@ -190,7 +193,7 @@ class LightningGenerator(Generator):
             L.seed_everything(seed, verbose=False)
             loader = DataLoader(data, batch_size=settings.batch_size, shuffle=True,
                                 generator=torch_generator(seed), num_workers=0)
-            trainer = make_trainer(settings, self.trainer_cfg, root)
+            trainer = make_trainer(settings, self.trainer_cfg, root, self.show_progress)
             try:
                 fit_interruptibly(trainer, self.module, loader)
                 last = next(c for c in trainer.callbacks if isinstance(c, _LastLoss))
