@@ -252,6 +252,13 @@ class Run:
         if echo and self.config.progress:
             tqdm.write(message, file=sys.stderr)
 
+    def warn(self, message: str) -> None:
+        """A warning: in run.log, and on stderr even with -q (above the progress bar)."""
+        stamp = datetime.now().strftime("%H:%M:%S")
+        with open(self.run_dir / "run.log", "a") as fh:
+            fh.write(f"{stamp} warning: {message}\n")
+        tqdm.write(f"warning: {message}", file=sys.stderr)
+
     def open_progress(self) -> None:
         """Show a progress bar over the NRE budget."""
         self._bar = tqdm(total=self.ledger.budget, initial=self.ledger.nre_used(), unit="NRE",

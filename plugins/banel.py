@@ -169,6 +169,10 @@ class BanelMethod(RoundMethod):
             data["acceptance_next"] = acceptance
             if acceptance < dc.acceptance_below:
                 data.update(self._distill(run, state, r))
+        accepted = [d.get("acceptance") for q, _, d in run.ledger.rounds() if 1 < q <= r]
+        message = advice(accepted, self.options)
+        if message:
+            run.warn(f"round {r}: {message}")
         return data
 
     def final_distribution(self, run: Run) -> tuple[int, Posterior]:
@@ -306,6 +310,38 @@ class BanelMethod(RoundMethod):
         run.log(f"round {r}: distilled a new proposal on {len(res.samples)} posterior samples "
                 f"(acceptance was {res.acceptance:.3g})")
         return out
+
+
+#: Rounds in a row whose acceptance says the settings do nothing (or too much).
+ADVICE_ROUNDS = 3
+
+
+def advice(acceptances: list[float | None], o: BanelOptions) -> str | None:
+    """What to change when the regions reject almost nothing, or almost everything, for
+    ADVICE_ROUNDS rounds in a row (said once: when it first holds). Acceptance of rounds 2..r."""
+    acc = [a for a in acceptances if isinstance(a, (int, float)) and a == a]
+    k = ADVICE_ROUNDS
+    if len(acc) < k:
+        return None
+
+    def holds(window: list[float], test) -> bool:
+        return len(window) == k and all(test(a) for a in window)
+
+    pc, fit = o.posterior, o.failure_model.fit
+    if holds(acc[-k:], lambda a: a >= 0.95) and not holds(acc[-k - 1:-1], lambda a: a >= 0.95):
+        return (f"the regions rejected almost nothing for {k} rounds (acceptance "
+                f"{min(acc[-k:]):.2f}-{max(acc[-k:]):.2f}): phi does not tell this task's "
+                f"failures apart. Set banel.posterior.calibrate=0.3 (a region then rejects 30% of "
+                f"held-out failures), lower banel.posterior.filter_factor (now {pc.filter_factor:g})"
+                f" or fit phi longer (banel.failure_model.fit.epochs, now {fit.epochs})")
+    if holds(acc[-k:], lambda a: a < 0.01) and not holds(acc[-k - 1:-1], lambda a: a < 0.01):
+        return (f"the posterior accepted under 1% of proposals for {k} rounds (acceptance "
+                f"{max(acc[-k:]):.2g} at most): sampling is slow and the regions may reject "
+                f"successes too. Raise banel.posterior.filter_factor (now {pc.filter_factor:g}), "
+                f"set banel.posterior.calibrate=0.3, or distil more often "
+                f"(banel.distill.acceptance_below, now {o.distill.acceptance_below:g}"
+                + ("" if o.distill.enabled else "; banel.distill.enabled is off") + ")")
+    return None
 
 
 class PretrainedMethod(RoundMethod):
