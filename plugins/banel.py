@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import math
 import torch
 from pydantic import Field
 
@@ -319,7 +320,7 @@ ADVICE_ROUNDS = 3
 def advice(acceptances: list[float | None], o: BanelOptions) -> str | None:
     """What to change when the regions reject almost nothing, or almost everything, for
     ADVICE_ROUNDS rounds in a row (said once: when it first holds). Acceptance of rounds 2..r."""
-    acc = [a for a in acceptances if isinstance(a, (int, float)) and a == a]
+    acc = [a for a in acceptances if isinstance(a, (int, float)) and not math.isnan(a)]
     k = ADVICE_ROUNDS
     if len(acc) < k:
         return None
