@@ -1,52 +1,48 @@
-"""BaNEL: post-train generative models from failures only, with every NRE in a ledger."""
+"""BaNEL: post-train generative models from failures only, with every NRE in a ledger.
 
-from .config import FitSettings, RunConfig
+Names are imported on first use (PEP 562), so that `banel --help` starts without torch."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import BanelError, BudgetExceeded, ConfigError, UnknownComponentError
 from .hookspecs import hookimpl
-from .interfaces import (
-    Codec,
-    FailureModelBuilder,
-    FitResult,
-    Generator,
-    LogProbModel,
-    Method,
-    Options,
-    PosteriorScorer,
-    RewardOracle,
-    Task,
-    TaskContext,
-    Tracker,
-)
-from .samples import Samples
-
-# last: binds the name `run` to the function, over the submodule of that name
-from .api import Result, open_run, run  # noqa: E402
 
 __version__ = "0.2.0"
 
-__all__ = [
-    "BanelError",
-    "BudgetExceeded",
-    "Codec",
-    "ConfigError",
-    "FailureModelBuilder",
-    "FitResult",
-    "FitSettings",
-    "Generator",
-    "LogProbModel",
-    "Method",
-    "Options",
-    "PosteriorScorer",
-    "Result",
-    "RewardOracle",
-    "RunConfig",
-    "Samples",
-    "Task",
-    "TaskContext",
-    "Tracker",
-    "UnknownComponentError",
-    "__version__",
-    "hookimpl",
-    "open_run",
-    "run",
-]
+#: Public name -> the submodule that defines it.
+_LAZY = {
+    "FitSettings": "config", "RunConfig": "config",
+    "Codec": "interfaces", "FailureModelBuilder": "interfaces", "FitResult": "interfaces",
+    "Generator": "interfaces", "LogProbModel": "interfaces", "Method": "interfaces",
+    "Options": "interfaces", "PosteriorScorer": "interfaces", "RewardOracle": "interfaces",
+    "Task": "interfaces", "TaskContext": "interfaces", "Tracker": "interfaces",
+    "Samples": "samples",
+    "Result": "api", "open_run": "api", "run": "api",
+}
+
+__all__ = sorted([*_LAZY, "BanelError", "BudgetExceeded", "ConfigError",
+                  "UnknownComponentError", "__version__", "hookimpl"])
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value  # `run`: the function, over the submodule of that name
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from .api import Result, open_run, run
+    from .config import FitSettings, RunConfig
+    from .interfaces import (Codec, FailureModelBuilder, FitResult, Generator, LogProbModel,
+                             Method, Options, PosteriorScorer, RewardOracle, Task, TaskContext,
+                             Tracker)
+    from .samples import Samples

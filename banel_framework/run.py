@@ -449,3 +449,16 @@ def open_run(run_dir: str | Path, host: PluginHost | None = None,
         (run_dir / CONFIG_FILE).write_text(
             yaml.safe_dump(p.config.model_dump(mode="json"), sort_keys=False))
     return run
+
+
+class _CallableModule(type(sys)):
+    """This module, callable as `banel_framework.run(...)`: the package's `run` attribute is
+    this submodule once it has been imported, and the function before."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from .api import run
+
+        return run(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

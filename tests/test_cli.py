@@ -116,3 +116,22 @@ def test_json_output_for_scripts(tmp_path):
     res = invoke("run", "--out", tmp_path / "r", "--budget", "20", "-q", "--json")
     summary = json.loads(res.output)
     assert summary == json.loads((tmp_path / "r" / "summary.json").read_text())
+
+
+def test_help_starts_without_torch(tmp_path):
+    """`banel --help` imports no torch (lazy package names), and `banel_framework.run(...)` is
+    the API function whether or not the submodule of that name was imported first."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom banel_framework.cli import main\n"
+            "res = CliRunner().invoke(main, ['--help'])\nassert res.exit_code == 0, res.output\n"
+            "assert 'run' in res.output\nprint('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+    code = ("import banel_framework.run\nimport banel_framework as b\n"
+            f"r = b.run(task='toy-1d', budget=20, out={str(tmp_path / 'r')!r})\n"
+            "print(r.summary['nre_used'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip().endswith("20"), out.stderr
