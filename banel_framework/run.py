@@ -259,9 +259,18 @@ class Run:
             fh.write(f"{stamp} warning: {message}\n")
         tqdm.write(f"warning: {message}", file=sys.stderr)
 
+    def planned_nres(self) -> int:
+        """What the run will spend at most: the budget, or fewer under rounds.max_rounds."""
+        rc, total = self.config.rounds, self.ledger.budget
+        if rc.max_rounds is not None:
+            done = len([1 for _, s, _ in self.ledger.rounds() if s == "done"])
+            left = max(0, rc.max_rounds - done) * rc.samples_per_round
+            total = min(total, self.ledger.nre_used() + len(self.ledger.pending()) + left)
+        return total
+
     def open_progress(self) -> None:
-        """Show a progress bar over the NRE budget."""
-        self._bar = tqdm(total=self.ledger.budget, initial=self.ledger.nre_used(), unit="NRE",
+        """Show a progress bar over the NREs the run will spend."""
+        self._bar = tqdm(total=self.planned_nres(), initial=self.ledger.nre_used(), unit="NRE",
                          desc=f"{self.config.method} on {self.config.task}", file=sys.stderr,
                          disable=not self.config.progress, dynamic_ncols=True, leave=True)
 
@@ -275,9 +284,12 @@ class Run:
             self._last_refresh = now
             self._bar.refresh()
 
-    def close_progress(self) -> None:
-        """Close the progress bar."""
+    def close_progress(self, finished: bool = False) -> None:
+        """Close the progress bar; a run that finished early ends it at what was spent."""
         if self._bar is not None:
+            if finished and self._bar.n < (self._bar.total or 0):
+                self._bar.total = self._bar.n
+                self._bar.refresh()
             self._bar.close()
             self._bar = None
 

@@ -73,6 +73,7 @@ def _execute(run: Run) -> dict[str, Any]:
         if flushed:
             run.log(f"evaluated {flushed} pending oracle calls left by an interrupted run")
         reason = run.method.run(run)
+        run.close_progress(finished=True)
     finally:
         run.close_progress()
         run.oracle.executor.close()

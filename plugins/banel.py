@@ -170,8 +170,9 @@ class BanelMethod(RoundMethod):
             data["acceptance_next"] = acceptance
             if acceptance < dc.acceptance_below:
                 data.update(self._distill(run, state, r))
-        accepted = [d.get("acceptance") for q, _, d in run.ledger.rounds() if 1 < q <= r]
-        message = advice(accepted, self.options)
+        rows = [d for q, _, d in run.ledger.rounds() if 1 < q <= r]
+        message = advice([d.get("acceptance") for d in rows], self.options,
+                         [d.get("successes", 0) for d in rows])
         if message:
             run.warn(f"round {r}: {message}")
         return data
@@ -317,11 +318,14 @@ class BanelMethod(RoundMethod):
 ADVICE_ROUNDS = 3
 
 
-def advice(acceptances: list[float | None], o: BanelOptions) -> str | None:
-    """What to change when the regions reject almost nothing, or almost everything, for
-    ADVICE_ROUNDS rounds in a row (said once: when it first holds). Acceptance of rounds 2..r."""
+def advice(acceptances: list[float | None], o: BanelOptions,
+           successes: list[int] | None = None) -> str | None:
+    """What to change when the regions reject almost nothing, or almost everything while
+    nothing is found, for ADVICE_ROUNDS rounds in a row (said once: when it first holds).
+    Acceptance and successes of rounds 2..r."""
     acc = [a for a in acceptances if isinstance(a, (int, float)) and not math.isnan(a)]
     k = ADVICE_ROUNDS
+    found = sum((successes or [])[-k:])
     if len(acc) < k:
         return None
 
@@ -335,10 +339,11 @@ def advice(acceptances: list[float | None], o: BanelOptions) -> str | None:
                 f"failures apart. Set banel.posterior.calibrate=0.3 (a region then rejects 30% of "
                 f"held-out failures), lower banel.posterior.filter_factor (now {pc.filter_factor:g})"
                 f" or fit phi longer (banel.failure_model.fit.epochs, now {fit.epochs})")
-    if holds(acc[-k:], lambda a: a < 0.01) and not holds(acc[-k - 1:-1], lambda a: a < 0.01):
+    if holds(acc[-k:], lambda a: a < 0.01) and not holds(acc[-k - 1:-1], lambda a: a < 0.01) \
+            and found == 0:
         return (f"the posterior accepted under 1% of proposals for {k} rounds (acceptance "
-                f"{max(acc[-k:]):.2g} at most): sampling is slow and the regions may reject "
-                f"successes too. Raise banel.posterior.filter_factor (now {pc.filter_factor:g}), "
+                f"{max(acc[-k:]):.2g} at most) and found nothing: sampling is slow and the "
+                f"regions may reject successes too. Raise banel.posterior.filter_factor (now {pc.filter_factor:g}), "
                 f"set banel.posterior.calibrate=0.3, or distil more often "
                 f"(banel.distill.acceptance_below, now {o.distill.acceptance_below:g}"
                 + ("" if o.distill.enabled else "; banel.distill.enabled is off") + ")")

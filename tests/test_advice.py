@@ -18,6 +18,7 @@ def test_advice_is_given_once_when_acceptance_stays_high_or_collapses():
     off = BanelOptions.model_validate({"distill": {"enabled": False}})
     assert "banel.distill.enabled is off" in advice([0.005] * 3, off)
     assert advice([0.9, 0.6, 0.4, None, 0.2], o) is None         # a working run says nothing
+    assert advice([0.2, 0.009, 0.004, 0.001], o, [0, 0, 1, 0]) is None  # concentrated, finding
 
 
 def test_a_run_whose_regions_do_nothing_says_so_with_q(tmp_path):

@@ -135,3 +135,22 @@ def test_help_starts_without_torch(tmp_path):
             "print(r.summary['nre_used'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip().endswith("20"), out.stderr
+
+
+def test_the_progress_bar_counts_what_the_run_will_spend(tmp_path):
+    """Its total is the budget cut by rounds.max_rounds, and a run that stops early ends it at
+    what it spent (not frozen at a fraction of the budget)."""
+    from helpers import banel
+
+    res = banel("run", "--task", "toy-1d", "--out", str(tmp_path / "a"), "--budget", "500",
+                "--set", "rounds.max_rounds=3")
+    assert res.returncode == 0, res.stderr
+    frames = res.stderr.replace("\r", "\n")
+    assert "30/30 " in frames and "/500 " not in frames, frames[-500:]
+    res = banel("run", "--task", "toy-1d", "--out", str(tmp_path / "b"), "--budget", "500",
+                "--set", "rounds.max_draws_per_round=5000")
+    assert res.returncode == 0, res.stderr
+    last = [f for f in res.stderr.replace("\r", "\n").splitlines() if "NRE/s" in f][-1]
+    import json
+    used = json.loads((tmp_path / "b" / "summary.json").read_text())["nre_used"]
+    assert used < 500 and f"{used}/{used} " in last, last
