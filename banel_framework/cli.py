@@ -26,6 +26,15 @@ def _showwarning(message, category, filename, lineno, file=None, line=None):
 class BanelGroup(click.Group):
     """Turns BanelError into one line and exit status 2, never a traceback."""
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each command with its whole first sentence (click cuts it at the terminal width)."""
+        rows = [(name, cmd.get_short_help_str(limit=300))
+                for name in self.list_commands(ctx)
+                if (cmd := self.get_command(ctx, name)) is not None and not cmd.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -40,9 +49,22 @@ class BanelGroup(click.Group):
 
 @click.group(cls=BanelGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="banel-framework")
-def main() -> None:
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"],
+                                               case_sensitive=False),
+              default="warning", show_default=True,
+              help="Python logging level of the framework and its plugins, on stderr.")
+def main(log_level: str) -> None:
     """BaNEL: post-train a generator from failures only, every reward evaluation in a ledger."""
     warnings.showwarning = _showwarning
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    for name in ("banel_framework", "banel_plugins", "banel_tasks"):
+        logger = logging.getLogger(name)
+        logger.setLevel(log_level.upper())
+        if not logger.handlers:
+            logger.addHandler(handler)
 
 
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
@@ -56,6 +78,29 @@ def _config_options(fn):
     fn = click.option("--task", help="Task name (default: the registered default task; "
                       "banel tasks lists them).")(fn)
     return fn
+
+
+@main.command()
+@click.argument("root", type=click.Path(file_okay=False), default="runs")
+@_JSON
+def runs(root, as_json) -> None:
+    """List the run directories under ROOT (default: runs/) with their figures."""
+    from .outputs import list_runs
+
+    rows = list_runs(Path(root))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        click.echo(f"no run directories under {root}")
+        return
+    for r in rows:
+        imp = r.get("improvement")
+        click.echo(f"{r['run_dir']}  {r.get('task')}  {r.get('method')}  seed {r.get('seed')}  "
+                   f"{r.get('nre_used')}/{r.get('nre_budget')} NREs  "
+                   f"{r.get('distinct_successes', '-')} found  "
+                   + (f"{imp:.3g}x  " if isinstance(imp, (int, float)) else "")
+                   + (r.get("stop_reason") or r.get("state", "")))
 
 
 @main.command()

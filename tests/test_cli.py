@@ -1,6 +1,7 @@
 """The command line: bad input exits 2 with one line; a third-party task runs by name."""
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -154,3 +155,40 @@ def test_the_progress_bar_counts_what_the_run_will_spend(tmp_path):
     import json
     used = json.loads((tmp_path / "b" / "summary.json").read_text())["nre_used"]
     assert used < 500 and f"{used}/{used} " in last, last
+
+
+def test_runs_lists_finished_and_unfinished_runs(tmp_path):
+    from helpers import banel
+
+    res = banel("run", "--task", "toy-1d", "--budget", "20", "-q", "--out", str(tmp_path / "a"))
+    assert res.returncode == 0, res.stderr
+    res = banel("run", "--task", "toy-1d", "--budget", "30", "-q", "--seed", "3",
+                "--out", str(tmp_path / "cmp" / "banel" / "seed3"))
+    assert res.returncode == 0, res.stderr
+    (tmp_path / "cmp" / "banel" / "seed3" / "summary.json").unlink()  # as if it was killed
+    res = banel("runs", str(tmp_path), "--json")
+    assert res.returncode == 0, res.stderr
+    rows = {Path(r["run_dir"]).name: r for r in json.loads(res.stdout)}
+    assert rows["a"]["nre_used"] == 20 and rows["a"]["state"] == "finished"
+    assert rows["a"]["task"] == "toy-1d" and rows["a"]["method"] == "banel"
+    s3 = rows["seed3"]
+    assert s3["nre_used"] == 30 and s3["nre_budget"] == 30 and s3["seed"] == 3
+    assert s3["state"].startswith("not finished: banel resume")
+    res = banel("runs", str(tmp_path))
+    assert "toy-1d  banel  seed 0  20/20 NREs" in res.stdout, res.stdout
+    assert banel("runs", str(tmp_path / "none")).stdout.startswith("no run directories")
+
+
+def test_log_level_shows_the_framework_s_own_log(tmp_path):
+    from click.testing import CliRunner
+
+    from banel_framework.cli import main
+
+    res = CliRunner().invoke(main, ["--log-level", "bogus", "tasks"])
+    assert res.exit_code == 2 and "bogus" in res.output
+    import logging
+
+    res = CliRunner().invoke(main, ["--log-level", "debug", "tasks"])
+    assert res.exit_code == 0 and logging.getLogger("banel_plugins").level == logging.DEBUG
+    res = CliRunner().invoke(main, ["tasks"])
+    assert logging.getLogger("banel_framework").level == logging.WARNING
