@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -47,3 +49,26 @@ def check_generator(gen: Generator, *, eos_id: int | None = None, max_len: int |
         loaded.load(path)
         assert torch.allclose(loaded.log_prob(data.select([0])), copy.log_prob(data.select([0])),
                               atol=atol), "load(save()) must give the same log-probs"
+
+
+def install_on_path(dest: Path, name: str, version: str, entry_points: dict[str, str],
+                    sources: list[Path]) -> Path:
+    """Lay out a distribution the way pip would (code plus a dist-info with entry_points.txt)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for src in sources:
+        target = dest / src.name
+        if src.is_dir():
+            shutil.copytree(src, target, dirs_exist_ok=True)
+        else:
+            shutil.copy(src, target)
+    info = dest / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    lines = ["[banel]"] + [f"{k} = {v}" for k, v in entry_points.items()]
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    return dest
+
+
+def code_blocks(markdown: Path, lang: str = "python") -> list[str]:
+    """The fenced code blocks of one language in a Markdown page, in order."""
+    return re.findall(rf"```{lang}\n(.*?)```", markdown.read_text(), re.DOTALL)

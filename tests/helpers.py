@@ -10,27 +10,11 @@ from pathlib import Path
 
 import tomllib
 
+from banel_framework.testing import install_on_path  # noqa: F401 - re-exported for the tests
+
 HERE = Path(__file__).parent
 EXAMPLE = HERE / "example_plugin"
 BROKEN = HERE / "broken_plugin"
-
-
-def install_on_path(dest: Path, name: str, version: str, entry_points: dict[str, str],
-                    sources: list[Path]) -> Path:
-    """Lay out a distribution the way pip would (code plus a dist-info with entry_points.txt)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for src in sources:
-        target = dest / src.name
-        if src.is_dir():
-            shutil.copytree(src, target, dirs_exist_ok=True)
-        else:
-            shutil.copy(src, target)
-    info = dest / f"{name.replace('-', '_')}-{version}.dist-info"
-    info.mkdir(exist_ok=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-    lines = ["[banel]"] + [f"{k} = {v}" for k, v in entry_points.items()]
-    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
-    return dest
 
 
 def install_example(dest: Path) -> Path:

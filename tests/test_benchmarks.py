@@ -107,3 +107,12 @@ def test_crash_safety_quick(tmp_path):
     assert counts["with_duplicate_keys"] == counts["with_lost_evaluations"] == 0
     assert counts["over_budget"] == 0
     assert counts["same_evaluations_as_uninterrupted"] == counts["same_final_rate"] == 2
+
+
+def test_unseen_task_quick(tmp_path):
+    out = quick(tmp_path, "unseen_task.py", "--methods", "pretrained,banel")
+    data = json.loads((tmp_path / "results" / "unseen_task_quick.json").read_text())
+    assert [r["method"] for r in data["table"]] == ["pretrained", "banel"]
+    assert all(r["nre_used_mean"] == 60 for r in data["table"])
+    assert [t["temperature"] for t in data["prior_at_temperatures"]] == [1.0, 1.3, 1.6, 2.0]
+    assert "prior at temperature 2.0" in out
