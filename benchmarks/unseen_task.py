@@ -6,8 +6,9 @@ docs/writing-a-task-plugin.md, installed from the page as a third-party package.
 
 Runs `banel compare --task motif` (each method at its defaults, no flag) and writes
 benchmarks/results/unseen_task_motif.json (unseen_task_quick.json with --quick) with the table;
-also the prior's success rate at sampling temperatures 1, 1.3, 1.6 and 2 (100,000 samples each;
---quick: 2,000), the ceiling of the simplest way to be novel.
+also the prior's success rate at sampling temperatures 1, 1.3, 1.6 and 2, and among its least
+likely 20%, 5% and 1% of samples (200,000 samples each; --quick: 2,000): the simplest ways to be
+novel, beside which BaNEL's regions are judged.
 """
 
 from __future__ import annotations
@@ -41,22 +42,32 @@ def install(dest: Path) -> Path:
                            meta["entry-points"]["banel"], [src])
 
 
-def tempered_rates(env: dict, sets: list[str], n: int) -> list[dict]:
-    """The prior's motif rate at a few temperatures (free: the page's check is cheap)."""
+def prior_ceilings(env: dict, sets: list[str], n: int) -> dict:
+    """The prior's motif rate at a few temperatures, and among its least likely samples (an
+    atypicality filter keeping the lowest q of log p): the simplest ways to be novel."""
     code = f"""
-import json, sys
+import json, torch
 from banel_framework.run import plan, task_context, user_layers
 p = plan(user_layers(None, {sets!r}, task="motif"))
 ctx = task_context(p, progress=False)
 prior, codec, oracle = p.task.prior(ctx), p.task.codec(), p.task.eval_oracle(ctx)
-out = []
+temps, lps, hits = [], [], []
 for t in (1.0, 1.3, 1.6, 2.0):
     k = 0
     for i in range(0, {n}, 10000):
         s = prior.sample(min(10000, {n} - i), seed=9000 + i, temperature=t)
-        k += int(sum(oracle(s, codec.decode_batch(s))))
-    out.append({{"temperature": t, "k": k, "n": {n}, "rate": k / {n}}})
-print(json.dumps(out))
+        r = oracle(s, codec.decode_batch(s))
+        k += int(sum(r))
+        if t == 1.0:
+            lps.append(s.log_prob); hits += r
+    temps.append({{"temperature": t, "k": k, "n": {n}, "rate": k / {n}}})
+lp, h = torch.cat(lps), torch.tensor(hits)
+low = []
+for q in (0.2, 0.05, 0.01):
+    keep = lp <= torch.quantile(lp, q)
+    low.append({{"lowest": q, "k": int(h[keep].sum()), "n": int(keep.sum()),
+                "rate": float(h[keep].mean())}})
+print(json.dumps({{"temperatures": temps, "least_likely": low}}))
 """
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True)
@@ -84,15 +95,17 @@ def main() -> None:
             cmd += ["--budget", "60"]
         subprocess.run(cmd, env=env, check=True)
         result = json.loads((out / "compare.json").read_text())
-        temps = tempered_rates(env, sets, 2000 if args.quick else 100_000)
+        ceil = prior_ceilings(env, sets, 2000 if args.quick else 200_000)
         print((out / "compare_table.md").read_text())
-    for t in temps:
+    for t in ceil["temperatures"]:
         print(f"prior at temperature {t['temperature']}: {t['k']}/{t['n']} = {t['rate']:.3g}")
+    for t in ceil["least_likely"]:
+        print(f"prior's least likely {t['lowest']:.0%}: {t['k']}/{t['n']} = {t['rate']:.3g}")
     write("unseen_task_quick" if args.quick else "unseen_task_motif", {
         "task": "motif (docs/writing-a-task-plugin.md)", "quick": args.quick, "sets": sets,
         "methods": args.methods.split(","), "table": result["table"],
         "vs_best_other": result.get("vs_best_other"), "budget": result["budget"],
-        "prior_at_temperatures": temps,
+        "prior_at_temperatures": ceil["temperatures"], "least_likely": ceil["least_likely"],
     })
 
 

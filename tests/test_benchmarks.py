@@ -115,4 +115,5 @@ def test_unseen_task_quick(tmp_path):
     assert [r["method"] for r in data["table"]] == ["pretrained", "banel"]
     assert all(r["nre_used_mean"] == 60 for r in data["table"])
     assert [t["temperature"] for t in data["prior_at_temperatures"]] == [1.0, 1.3, 1.6, 2.0]
-    assert "prior at temperature 2.0" in out
+    assert [t["lowest"] for t in data["least_likely"]] == [0.2, 0.05, 0.01]
+    assert "prior at temperature 2.0" in out and "least likely 1%" in out
