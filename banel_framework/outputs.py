@@ -108,8 +108,7 @@ def summarize(run: Run, rows: list[dict[str, Any]], stop_reason: str | None) -> 
         "task": run.config.task,
         "method": run.config.method,
         "seed": run.config.seed,
-        "generator": ({"name": run.plan.generator_name, **run._prior.describe()}
-                      if run._prior is not None else {"name": run.plan.generator_name}),
+        "generator": ledger.get_meta("generator") or {"name": run.plan.generator_name},
         "nre_budget": ledger.budget,
         "nre_used": ledger.nre_used(),
         "nre_pending": len(ledger.pending()),

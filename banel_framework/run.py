@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -407,6 +408,8 @@ def create_run(p: Plan, out: str | Path | None, host: PluginHost | None = None) 
         ledger.set_meta("budget", p.config.budget)
         ledger.set_meta("created_at", time.time())
         ledger.set_meta("made_for", made_for(p))
+        ledger.set_meta("generator", json.loads(json.dumps(  # what the prior is, as JSON
+            {"name": p.generator_name, **prior.describe()}, default=str)))
         ledger.close()
         if run_dir.exists():
             run_dir.rmdir()  # empty, checked above

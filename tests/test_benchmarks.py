@@ -117,3 +117,14 @@ def test_unseen_task_quick(tmp_path):
     assert [t["temperature"] for t in data["prior_at_temperatures"]] == [1.0, 1.3, 1.6, 2.0]
     assert [t["lowest"] for t in data["least_likely"]] == [0.2, 0.05, 0.01]
     assert "prior at temperature 2.0" in out and "least likely 1%" in out
+
+
+def test_sparse_suite_quick(tmp_path):
+    out = quick(tmp_path, "sparse_suite.py", "--variants", "toy-tail", "--methods",
+                "pretrained,banel")
+    data = json.loads((tmp_path / "results" / "sparse_suite_quick.json").read_text())
+    toy = data["variants"]["toy-tail"]
+    assert toy["budget"] == 40 and 5e-6 < toy["prior_rate"] < 2e-5  # exact: the toy's support
+    assert toy["prior_expected_in_budget"] < 0.5
+    assert [r["method"] for r in toy["rows"]] == ["pretrained", "banel"]
+    assert "met" in toy["goal"] and "goal (banel" in out
