@@ -35,7 +35,8 @@ class LedgeredOracle:
                  on_progress: Callable[[int], None] | None = None,
                  executor: Executor | None = None, *, policy: FaultPolicy | None = None,
                  task: str = "", binary: bool = False, max_failed_share: float = 1.0,
-                 on_failed: Callable[[list[str], str], None] | None = None):
+                 on_failed: Callable[[list[str], str], None] | None = None,
+                 on_flight: Callable[[int], None] | None = None):
         self.oracle = oracle
         self.executor = executor or InlineExecutor()
         self.executor.bind(oracle, policy)
@@ -45,6 +46,7 @@ class LedgeredOracle:
         self.on_recorded = on_recorded
         self.on_progress = on_progress
         self.on_failed = on_failed
+        self.on_flight = on_flight  # samples dispatched and not yet answered
         self.task, self.binary, self.max_failed_share = task, binary, max_failed_share
 
     def evaluate(self, round_: int, samples: Samples,
@@ -85,12 +87,21 @@ class LedgeredOracle:
         chunks = [pending[i:i + self.batch_size] for i in range(0, len(pending), self.batch_size)]
         jobs = [([e.key for e in c], [e.text for e in c]) for c in chunks]
 
+        flying = 0
+
         def before(i: int) -> None:  # in this process: a crash shows the call was attempted
+            nonlocal flying
             self.ledger.mark_called(jobs[i][0])
+            flying += len(jobs[i][0])
+            if self.on_flight:
+                self.on_flight(flying)
 
         done, broken = 0, None
         for i, fut in self.executor.map_unordered(jobs, before):
             keys, texts = jobs[i]
+            flying -= len(keys)
+            if self.on_flight:
+                self.on_flight(flying)
             exc = fut.exception()
             if isinstance(exc, BrokenExecutor):
                 broken = exc  # left pending: sent again to a fresh pool

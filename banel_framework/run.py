@@ -176,6 +176,8 @@ class Run:
         self.ledger.set_meta("failed_counts_budget", p.config.oracle.failed_counts_budget)
         self.started = time.time()
         self._prior: Generator | None = None
+        self._fields: dict[str, Any] = {}  # the progress bar's figures
+        self._flying = 0  # evaluations dispatched, not yet answered
         self.context = task_context(p, p.config.progress)
         self._bar: tqdm | None = None
         self._last_refresh = 0.0
@@ -185,7 +187,7 @@ class Run:
         self.oracle = LedgeredOracle(
             self._raw_oracle(), self.ledger, self.codec, batch_size=oc.batch_size,
             executor=p.executor_cls(oc.workers), on_recorded=self._recorded,
-            on_progress=self._advance, on_failed=self._failed,
+            on_progress=self._advance, on_failed=self._failed, on_flight=self._in_flight,
             policy=FaultPolicy(oc.timeout, oc.retries, oc.backoff), task=p.config.task,
             binary=p.task.binary_reward, max_failed_share=oc.max_failed_share)
 
@@ -276,10 +278,16 @@ class Run:
                          disable=not self.config.progress, dynamic_ncols=True, leave=True)
 
     def set_progress(self, **fields: Any) -> None:
-        """Update the figures shown beside the progress bar (redrawn at most twice a second)."""
+        """Update the figures shown beside the progress bar (redrawn at most twice a second);
+        evaluations in flight are shown beside them while there are any."""
         if self._bar is None:
             return
-        self._bar.set_postfix(fields, refresh=False)
+        if fields:
+            self._fields = fields
+        shown = dict(self._fields)
+        if self._flying:
+            shown["in_flight"] = self._flying
+        self._bar.set_postfix(shown, refresh=False)
         now = time.monotonic()
         if now - self._last_refresh > 0.5:
             self._last_refresh = now
@@ -293,6 +301,10 @@ class Run:
                 self._bar.refresh()
             self._bar.close()
             self._bar = None
+
+    def _in_flight(self, n: int) -> None:
+        self._flying = n
+        self.set_progress()
 
     def _advance(self, n: int) -> None:
         if self._bar is not None:

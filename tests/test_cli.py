@@ -192,3 +192,15 @@ def test_log_level_shows_the_framework_s_own_log(tmp_path):
     assert res.exit_code == 0 and logging.getLogger("banel_plugins").level == logging.DEBUG
     res = CliRunner().invoke(main, ["tasks"])
     assert logging.getLogger("banel_framework").level == logging.WARNING
+
+
+def test_the_progress_bar_shows_evaluations_in_flight(tmp_path):
+    res = banel("run", "--task", "toy-1d", "--out", str(tmp_path / "r"), "--budget", "20",
+                "--set", "rounds.max_rounds=2", "--set", "oracle.batch_size=1",
+                "--set", "oracle.executor=threads", "--set", "oracle.workers=4",
+                "--set", "task_options.oracle_seconds=0.6")
+    assert res.returncode == 0, res.stderr
+    frames = res.stderr.replace("\r", "\n")
+    import re
+
+    assert re.search(r"in_flight=[234]\b", frames), frames[-800:]  # several calls at once
