@@ -336,9 +336,9 @@ def task_context(p: Plan, progress: bool = True) -> TaskContext:
         torch.set_num_threads(cfg.trainer.num_threads)
 
     def build_generator(**arch: Any) -> Generator:
-        if p.generator_name != p.task.default_generator:  # a swapped backbone: the task's
-            fields = p.generator_cls.Options.model_fields  # hints apply where it has them
-            arch = {k: v for k, v in arch.items() if k in fields}
+        fields = getattr(getattr(p.generator_cls, "Options", None), "model_fields", None)
+        if p.generator_name != p.task.default_generator and fields:  # a swapped backbone:
+            arch = {k: v for k, v in arch.items() if k in fields}  # hints where it has them
         options = validate_options(p.generator_cls.Options, {**arch, **cfg.generator.options},
                                    "generator.options")
         return p.generator_cls.build(options, cfg.trainer)
