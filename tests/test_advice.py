@@ -3,7 +3,9 @@
 import json
 
 from banel_plugins.banel import BanelOptions, advice
-from helpers import banel
+from click.testing import CliRunner
+
+from banel_framework.cli import main
 
 
 def test_advice_is_given_once_when_acceptance_stays_high_or_collapses():
@@ -23,9 +25,10 @@ def test_advice_is_given_once_when_acceptance_stays_high_or_collapses():
 
 def test_a_run_whose_regions_do_nothing_says_so_with_q(tmp_path):
     out = tmp_path / "run"
-    res = banel("run", "--task", "toy-1d", "--budget", "60", "-q", "--out", str(out),
-                "--set", "banel.posterior.filter_factor=1e9", "--set", "rounds.max_rounds=5")
-    assert res.returncode == 0, res.stderr
+    res = CliRunner().invoke(main, [
+        "run", "--task", "toy-1d", "--budget", "60", "-q", "--out", str(out),
+        "--set", "banel.posterior.filter_factor=1e9", "--set", "rounds.max_rounds=5"])
+    assert res.exit_code == 0, res.output
     assert res.stderr.count("rejected almost nothing") == 1, res.stderr
     assert "warning: round 4: the regions rejected almost nothing" in (out / "run.log").read_text()
     rounds = json.loads((out / "summary.json").read_text())["rounds"]

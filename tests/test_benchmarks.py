@@ -109,6 +109,7 @@ def test_crash_safety_quick(tmp_path):
     assert counts["same_evaluations_as_uninterrupted"] == counts["same_final_rate"] == 2
 
 
+@pytest.mark.slow  # 18 s; the page's task runs in test_task_page, the suite's in sparse_suite
 def test_unseen_task_quick(tmp_path):
     out = quick(tmp_path, "unseen_task.py", "--methods", "pretrained,banel")
     data = json.loads((tmp_path / "results" / "unseen_task_quick.json").read_text())
