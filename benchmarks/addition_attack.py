@@ -25,6 +25,7 @@ from banel_framework.run import create_run, open_run, plan
 from banel_framework.runner import execute
 
 QUICK = ["task_options.target.steps=20", "task_options.attacker.queries=3000",
+         "eval.final_samples=1000", "banel.distill.samples=1000",
          "eval.samples=500", "eval.prior_samples=1000", "rounds.samples_per_round=40"]
 
 

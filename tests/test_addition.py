@@ -24,7 +24,8 @@ from banel_framework.samples import Samples
 
 TINY = ["--task", "addition-attack", "-q", "--set", "task_options.target.steps=20",
         "--set", "task_options.attacker.queries=3000", "--set", "eval.samples=500",
-        "--set", "eval.prior_samples=1000", "--set", "rounds.samples_per_round=40"]
+        "--set", "eval.prior_samples=1000", "--set", "rounds.samples_per_round=40",
+        "--set", "eval.final_samples=1000"]
 
 
 def test_parse_validates_syntax_lengths_and_leading_zeros():
