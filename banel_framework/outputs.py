@@ -8,6 +8,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from .evaluation import Rate, ratio_interval
 from .run import Run
 
@@ -207,13 +209,6 @@ def _rate(rate: Any, lo: Any, hi: Any, exact: Any) -> str:
     return f"{rate:.4g} [{lo:.3g}, {hi:.3g}]"
 
 
-def yaml_error() -> type[Exception]:
-    """YAML's parse error (imported when needed)."""
-    import yaml
-
-    return yaml.YAMLError
-
-
 def list_runs(root: Path, depth: int = 3) -> list[dict[str, Any]]:
     """Every run directory under root (a comparison's too), read without writing anything:
     summary.json when the run finished, else what its ledger holds so far."""
@@ -247,10 +242,8 @@ def list_runs(root: Path, depth: int = 3) -> list[dict[str, Any]]:
             made = json.loads(meta.get("made_for", "{}"))
             row.update(task=made.get("task"), method=made.get("method"),
                        nre_budget=json.loads(meta.get("budget", "null")))
-            import yaml
-
             row["seed"] = (yaml.safe_load((d / "config.yaml").read_text()) or {}).get("seed")
-        except (sqlite3.Error, ValueError, OSError, yaml_error()):
+        except (sqlite3.Error, ValueError, OSError, yaml.YAMLError):
             row["state"] = "unreadable ledger"
         rows.append(row)
     return rows

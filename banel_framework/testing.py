@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import tomllib
 import torch
 
 from .config import FitSettings
@@ -72,3 +73,17 @@ def install_on_path(dest: Path, name: str, version: str, entry_points: dict[str,
 def code_blocks(markdown: Path, lang: str = "python") -> list[str]:
     """The fenced code blocks of one language in a Markdown page, in order."""
     return re.findall(rf"```{lang}\n(.*?)```", markdown.read_text(), re.DOTALL)
+
+
+def install_page(markdown: Path, dest: Path, package: str, marker: str,
+                 meta: tuple[str, str, dict[str, str]] | None = None) -> Path:
+    """Install the package a docs page shows: its python block holding `marker` becomes
+    `package/__init__.py`; name, version and entry points come from the page's first toml
+    block (a pyproject.toml) unless `meta` gives them. Returns the directory to put on sys.path."""
+    if meta is None:
+        project = tomllib.loads(code_blocks(markdown, "toml")[0])["project"]
+        meta = (project["name"], project["version"], project["entry-points"]["banel"])
+    src = dest / "src" / package
+    src.mkdir(parents=True, exist_ok=True)
+    (src / "__init__.py").write_text(next(b for b in code_blocks(markdown) if marker in b))
+    return install_on_path(dest / "site", *meta, [src])

@@ -19,13 +19,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import tomllib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import write
 
-from banel_framework.testing import code_blocks, install_on_path
+from banel_framework.testing import install_page
 
 PAGE = Path(__file__).parent.parent / "docs" / "writing-a-task-plugin.md"
 QUICK = ["task_options.sequences=300", "task_options.prior_epochs=2", "task_options.d_model=16",
@@ -34,12 +33,7 @@ QUICK = ["task_options.sequences=300", "task_options.prior_epochs=2", "task_opti
 
 def install(dest: Path) -> Path:
     """The page's package (its pyproject.toml and module), laid out as pip would."""
-    meta = tomllib.loads(code_blocks(PAGE, "toml")[0])["project"]
-    src = dest / "src" / "motif_task"
-    src.mkdir(parents=True, exist_ok=True)
-    (src / "__init__.py").write_text(next(b for b in code_blocks(PAGE) if "register_tasks" in b))
-    return install_on_path(dest / "site", meta["name"], meta["version"],
-                           meta["entry-points"]["banel"], [src])
+    return install_page(PAGE, dest, "motif_task", "register_tasks")
 
 
 def prior_ceilings(env: dict, sets: list[str], n: int) -> dict:

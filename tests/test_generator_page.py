@@ -1,34 +1,25 @@
 """docs/writing-a-generator.md: its GRU family passes the contract checker and runs a task."""
 
 import json
-import re
 import sqlite3
 from pathlib import Path
 
 import pytest
 import torch
 from click.testing import CliRunner
-from helpers import install_on_path
 from test_task_page import SMALL
 from test_task_page import install as install_task
 
 from banel_framework.cli import main
 from banel_framework.config import TrainerConfig
-from banel_framework.testing import check_generator
+from banel_framework.testing import check_generator, code_blocks, install_page
 
 DOC = Path(__file__).parent.parent / "docs" / "writing-a-generator.md"
 
 
-def blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
-
-
 def install(tmp_path: Path) -> Path:
-    src = tmp_path / "gsrc" / "gru_generator"
-    src.mkdir(parents=True)
-    (src / "__init__.py").write_text(next(b for b in blocks() if "register_generators" in b))
-    return install_on_path(tmp_path / "gsite", "gru-generator", "0.0.1", {"gru": "gru_generator"},
-                           [src])
+    return install_page(DOC, tmp_path / "gru", "gru_generator", "register_generators",
+                        ("gru-generator", "0.0.1", {"gru": "gru_generator"}))
 
 
 def test_the_page_gru_keeps_the_contract_and_runs_the_page_task(tmp_path, on_path, monkeypatch):
@@ -36,7 +27,7 @@ def test_the_page_gru_keeps_the_contract_and_runs_the_page_task(tmp_path, on_pat
     on_path(install_task(tmp_path))
     monkeypatch.setenv("BANEL_CACHE", str(tmp_path / "cache"))
     ns: dict = {}
-    exec(next(b for b in blocks() if "def test_gru" in b), ns)  # the page's own test
+    exec(next(b for b in code_blocks(DOC) if "def test_gru" in b), ns)  # the page's own test
     ns["test_gru_keeps_the_generator_contract"]()
     res = CliRunner().invoke(main, ["config", "--describe", "--set", "generator.name=gru",
                                     "--task", "motif"])

@@ -1,15 +1,13 @@
 """docs/writing-a-task-plugin.md: its task installs from the page as a third-party package and runs."""
 
 import json
-import re
 import sqlite3
-import tomllib
 from pathlib import Path
 
 from click.testing import CliRunner
-from helpers import install_on_path
 
 from banel_framework.cli import main
+from banel_framework.testing import code_blocks, install_page
 
 DOC = Path(__file__).parent.parent / "docs" / "writing-a-task-plugin.md"
 SMALL = ["--set", "task_options.sequences=300", "--set", "task_options.prior_epochs=2",
@@ -17,18 +15,9 @@ SMALL = ["--set", "task_options.sequences=300", "--set", "task_options.prior_epo
          "--set", "eval.final_samples=2000", "--set", "eval.samples=1000"]
 
 
-def blocks(lang: str) -> list[str]:
-    return re.findall(rf"```{lang}\n(.*?)```", DOC.read_text(), re.S)
-
-
 def install(tmp_path: Path) -> Path:
     """The page's pyproject.toml and module, laid out as pip would install them."""
-    meta = tomllib.loads(blocks("toml")[0])["project"]
-    src = tmp_path / "src" / "motif_task"
-    src.mkdir(parents=True)
-    (src / "__init__.py").write_text(next(b for b in blocks("python") if "register_tasks" in b))
-    return install_on_path(tmp_path / "site", meta["name"], meta["version"],
-                           meta["entry-points"]["banel"], [src])
+    return install_page(DOC, tmp_path, "motif_task", "register_tasks")
 
 
 def test_the_page_task_and_its_tests_run_and_share_one_prior_across_seeds(
@@ -36,7 +25,7 @@ def test_the_page_task_and_its_tests_run_and_share_one_prior_across_seeds(
     on_path(install(tmp_path))
     monkeypatch.setenv("BANEL_CACHE", str(tmp_path / "cache"))
     ns: dict = {}
-    exec(next(b for b in blocks("python") if "def test_runs" in b), ns)  # the page's own tests
+    exec(next(b for b in code_blocks(DOC) if "def test_runs" in b), ns)  # the page's own tests
     ns["test_listed"]()
     ns["test_runs"](tmp_path)  # seed 0, in tmp_path / "r"
     res = CliRunner().invoke(main, ["config", "--describe", "--task", "motif"])
