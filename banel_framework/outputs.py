@@ -235,7 +235,9 @@ def list_runs(root: Path, depth: int = 3) -> list[dict[str, Any]]:
         try:
             con = sqlite3.connect(f"file:{d / 'ledger.sqlite'}?mode=ro", uri=True)
             meta = dict(con.execute("SELECT key, value FROM meta"))
-            row["nre_used"] = con.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
+            counted = "" if json.loads(meta.get("failed_counts_budget", "true")) \
+                else " WHERE status != 'failed'"  # as Ledger.nre_used counts them
+            row["nre_used"] = con.execute(f"SELECT COUNT(*) FROM evaluations{counted}").fetchone()[0]
             row["distinct_successes"] = con.execute(
                 "SELECT COUNT(*) FROM evaluations WHERE reward > 0").fetchone()[0]
             con.close()
