@@ -118,7 +118,6 @@ def runs(root, as_json) -> None:
 def run(task, config_file, sets, seed, budget, method, out, failures_only, quiet,
         as_json) -> None:
     """Run a method on a task; results go to a new run directory."""
-    from .outputs import console_table, metrics_rows
     from .run import create_run, plan, user_layers
     from .runner import execute
 
@@ -149,7 +148,6 @@ def _finish(r, summary, as_json: bool) -> None:
 @_JSON
 def resume(run_dir, budget, quiet, as_json) -> None:
     """Continue a stopped or killed run from its ledger, without repeating an evaluation."""
-    from .outputs import console_table, metrics_rows
     from .run import open_run
     from .runner import execute
 
@@ -235,13 +233,10 @@ def pretrain(task, config_file, sets) -> None:
 
 
 def _listing(kind: str, as_json: bool) -> None:
-    """Registered components of one kind, as lines or as JSON."""
-    comps = get_host().registry.components(kind)
-    rows = [{"name": c.name, "plugin": c.plugin, "default": bool(c.meta.get("default")),
-             "reference": bool(getattr(c.obj, "reference", False)),
-             "description": getattr(c.obj, "description", "") or "",
-             "options": sorted(getattr(getattr(c.obj, "Options", None), "model_fields", {}))}
-            for c in comps]
+    """Registered components of one kind, as lines or as JSON (from the listing cache)."""
+    from .listing import listing
+
+    rows = listing()["kinds"][kind]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -262,9 +257,9 @@ def tasks(as_json) -> None:
 @main.command()
 def plugins() -> None:
     """List plugins as JSON: name, distribution, version, hooks, status, error."""
-    host = get_host()
-    host.registry  # noqa: B018 - collecting components may record more failures
-    click.echo(json.dumps(host.plugin_list(), indent=2))
+    from .listing import listing
+
+    click.echo(json.dumps(listing()["plugins"], indent=2))
 
 
 @main.command()

@@ -6,8 +6,8 @@ import json
 import os
 import shutil
 import sys
-import warnings
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -38,8 +38,9 @@ from .interfaces import (
     TaskContext,
 )
 from .ledger import Ledger
-from .lock import RunLock
 from .legacy import migrate
+from .listing import cache_dir
+from .lock import RunLock
 from .oracle import LedgeredOracle
 from .plugins import PluginHost, get_host
 from .samples import key_sequence
@@ -47,13 +48,6 @@ from .seeding import derive_seed
 
 CONFIG_FILE = "config.yaml"
 LEDGER_FILE = "ledger.sqlite"
-
-
-def cache_dir() -> Path:
-    """Where pretrained priors and other reusable artefacts are cached (BANEL_CACHE)."""
-    root = os.environ.get("BANEL_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "banel")
-    return Path(root)
 
 
 @dataclass
