@@ -20,8 +20,22 @@ METRIC_COLUMNS = [
     "phi_loss", "phi_counter_examples", "region_slack", "guard_spared", "acceptance_next",
     "distilled", "distill_samples", "distill_successes", "distill_neighbours", "distill_seconds",
     "eval_rate", "eval_low", "eval_high", "eval_n", "eval_exact", "eval_acceptance",
-    "round_seconds", "failure_model", "proposal_after",
+    "round_seconds", "propose_seconds", "oracle_seconds", "learn_seconds", "finish_seconds",
+    "eval_seconds", "rss_mib", "failure_model", "proposal_after",
 ]
+
+#: summary.json's `phase_seconds`: each phase and the per-round column it sums.
+PHASES = {"propose": "propose_seconds", "oracle": "oracle_seconds", "learn": "learn_seconds",
+          "finish": "finish_seconds", "eval": "eval_seconds"}
+
+
+def phase_seconds(run: Run, rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Seconds spent in each phase, summed over the finished rounds and every resume."""
+    out = {phase: sum(r.get(col) or 0.0 for r in rows) for phase, col in PHASES.items()}
+    out["prior_eval"] = run.ledger.get_meta("prior_eval_seconds", 0.0)
+    out["final_eval"] = run.ledger.get_meta("final_eval_seconds", 0.0)
+    out["other"] = max(0.0, run.ledger.get_meta("wall_seconds", 0.0) - sum(out.values()))
+    return out
 
 
 def metrics_rows(run: Run) -> list[dict[str, Any]]:
@@ -136,6 +150,9 @@ def summarize(run: Run, rows: list[dict[str, Any]], stop_reason: str | None) -> 
         "best_improvement": ratio(best, prior),
         "stop_reason": stop_reason,
         "wall_seconds": ledger.get_meta("wall_seconds", 0.0),
+        "phase_seconds": phase_seconds(run, rows),
+        "rss_mib": {"first_round": rows[0].get("rss_mib") if rows else None,
+                    "last_round": rows[-1].get("rss_mib") if rows else None},
         "run_dir": str(run.run_dir),
     }
 
@@ -193,6 +210,9 @@ def console_table(summary: dict[str, Any], rows: list[dict[str, Any]], last: int
     lines.append(f"improvement (final/prior): {'-' if imp is None else f'{imp:.3g}x'}; "
                  f"NREs {summary['nre_used']}/{summary['nre_budget']}; "
                  f"solutions {summary['solutions_found']}; {summary['wall_seconds']:.1f}s")
+    ph = summary.get("phase_seconds") or {}
+    if ph:
+        lines.append("time: " + ", ".join(f"{k.replace('_', ' ')} {v:.1f}s" for k, v in ph.items()))
     lines.append(f"stopped: {summary['stop_reason']}")
     return "\n".join(lines)
 

@@ -12,6 +12,7 @@ loop, the budget, the ledger, the evaluation and the events.
 from __future__ import annotations
 
 import math
+import os
 import time
 from abc import abstractmethod
 from dataclasses import dataclass, field
@@ -110,11 +111,15 @@ class RoundMethod(Method):
             assert rec is not None
             status = rec[0]
             if status == "evaluating":
+                t = time.time()
                 run.oracle.flush()
                 status = "evaluated"
-                run.ledger.set_round(r, status, outcome(run, r))
+                run.ledger.set_round(r, status, {**outcome(run, r),
+                                                 "oracle_seconds": time.time() - t})
             if status == "evaluated":
+                t = time.time()
                 data = self.learn(run, state, r, self._batch(run, r))
+                data["learn_seconds"] = time.time() - t
                 status = "fitted"
                 run.ledger.set_round(r, status, data)
             if status == "fitted":
@@ -128,8 +133,9 @@ class RoundMethod(Method):
         run.ledger.set_round(r, "sampling", {"nre_before": run.ledger.nre_used(),
                                              "t_start": time.time()})
         n = min(run.config.rounds.samples_per_round, run.ledger.remaining())
+        t = time.time()
         prop = self.propose(run, state, r, n)
-        data = dict(prop.data)
+        data = {**prop.data, "propose_seconds": time.time() - t}
         if prop.stop:
             run.ledger.set_round(r, "sampling", data)
             return prop.stop
@@ -179,13 +185,18 @@ class RoundMethod(Method):
         return Batch(kept, rewards)
 
     def _finish(self, run: Run, state: Any, r: int) -> None:
+        t = time.time()
         data = self.finish(run, state, r)
+        data["finish_seconds"] = time.time() - t
         if r % run.config.eval.every == 0:
+            t = time.time()
             rate = run.evaluator.evaluate(self.sampler(run, state), seed=run.seed(r, "eval"))
+            data["eval_seconds"] = time.time() - t
             if rate is not None:
                 data["eval"] = rate.as_dict()
         _, before = run.ledger.round(r) or ("", {})
         data["round_seconds"] = time.time() - before.get("t_start", time.time())
+        data["rss_mib"] = rss_mib()
         run.ledger.set_round(r, "done", data)
         _, full = run.ledger.round(r) or ("", {})
         rate = full.get("eval", {}).get("rate")
@@ -209,6 +220,16 @@ def outcome(run: Run, r: int) -> dict[str, Any]:
     return {"nre_round": len(evs), "successes": sum(1 for e in evs if (e.reward or 0) > 0),
             "failed": sum(1 for e in evs if e.status == "failed"),
             "nre_after": run.ledger.nre_used()}
+
+
+def rss_mib() -> float | None:
+    """This process's resident memory in MiB (Linux /proc; None elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def _nan(x: Any) -> bool:

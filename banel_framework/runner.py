@@ -51,6 +51,15 @@ def evaluate_final(run: Run) -> Rate | None:
     return rate
 
 
+def _timed(run: Run, key: str, step) -> Any:
+    """Run step(run), adding its seconds to the ledger's meta `key`."""
+    t = time.time()
+    try:
+        return step(run)
+    finally:
+        run.ledger.set_meta(key, run.ledger.get_meta(key, 0.0) + time.time() - t)
+
+
 def execute(run: Run) -> dict[str, Any]:
     """Spend the run's budget with its method, then write every output; resumable at any point.
 
@@ -66,21 +75,23 @@ def _execute(run: Run) -> dict[str, Any]:
     run.log(f"{'resuming' if run.resumed else 'starting'} {run.config.method} on "
             f"{run.config.task}: seed {run.config.seed}, budget {run.ledger.budget} NREs, "
             f"{run.ledger.nre_used()} spent; run directory {run.run_dir}")
-    evaluate_prior(run)
-    run.open_progress()
     try:
-        flushed = run.oracle.flush()  # calls a killed run reserved but never recorded
-        if flushed:
-            run.log(f"evaluated {flushed} pending oracle calls left by an interrupted run")
-        reason = run.method.run(run)
-        run.close_progress(finished=True)
-    finally:
-        run.close_progress()
-        run.oracle.executor.close()
+        _timed(run, "prior_eval_seconds", evaluate_prior)
+        run.open_progress()
+        try:
+            flushed = run.oracle.flush()  # calls a killed run reserved but never recorded
+            if flushed:
+                run.log(f"evaluated {flushed} pending oracle calls left by an interrupted run")
+            reason = run.method.run(run)
+            run.close_progress(finished=True)
+        finally:
+            run.close_progress()
+            run.oracle.executor.close()
+        run.ledger.set_meta("stop_reason", reason)
+        _timed(run, "final_eval_seconds", evaluate_final)
+    finally:  # summed over the processes that worked on the run (a kill -9 loses its own)
         run.ledger.set_meta("wall_seconds",
                             run.ledger.get_meta("wall_seconds", 0.0) + time.time() - t0)
-    run.ledger.set_meta("stop_reason", reason)
-    evaluate_final(run)
     summary = write_outputs(run)
     run.host.notify("banel_run_end", run=run, summary=summary)
     run.track("end", summary=summary)

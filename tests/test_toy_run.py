@@ -37,6 +37,16 @@ def test_default_run_lifts_the_toy_success_rate(tmp_path):
     assert len(rows) == summary["rounds"]
     assert int(rows[-1]["nre_after"]) == summary["nre_used"]
     assert "improvement (final/prior)" in res.output
+    # time per phase, summed from the rounds' own columns; resident memory a round
+    ph = summary["phase_seconds"]
+    assert set(ph) == {"propose", "oracle", "learn", "finish", "eval", "prior_eval",
+                       "final_eval", "other"}
+    assert ph["learn"] == pytest.approx(sum(float(r["learn_seconds"]) for r in rows))
+    assert ph["learn"] > 0 and ph["propose"] > 0
+    assert sum(ph.values()) == pytest.approx(summary["wall_seconds"], rel=1e-6)
+    assert "time: propose" in res.output
+    assert all(float(r["rss_mib"]) > 50 for r in rows)  # a process holding torch
+    assert summary["rss_mib"]["last_round"] == pytest.approx(float(rows[-1]["rss_mib"]), rel=1e-4)
     con = sqlite3.connect(out / "ledger.sqlite")
     keys = [k for (k,) in con.execute("SELECT key FROM evaluations")]
     assert len(keys) == len(set(keys)) == summary["nre_used"]
