@@ -61,8 +61,9 @@ class Executor(ABC):
             self.start()
         pending: dict[Future, int] = {}
         todo = iter(enumerate(jobs))
+        broken = False  # once a worker died, nothing more is sent to this pool
         while True:
-            while len(pending) < self.workers:
+            while not broken and len(pending) < self.workers:
                 nxt = next(todo, None)
                 if nxt is None:
                     break
@@ -73,11 +74,13 @@ class Executor(ABC):
                 except BrokenExecutor as exc:  # a worker died: the driver sends it again
                     fut = Future()
                     fut.set_exception(exc)
+                    broken = True
                 pending[fut] = nxt[0]
             if not pending:
-                return
+                return  # jobs never sent stay pending in the ledger, for a fresh pool
             done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             for fut in done:
+                broken = broken or isinstance(fut.exception(), BrokenExecutor)
                 yield pending.pop(fut), fut
 
     def start(self) -> None:

@@ -179,6 +179,10 @@ class RewardOracle(ABC):
 
     #: Largest batch the oracle accepts in one call (the ledger commits after each call).
     batch_size: int = 256
+    #: True: every call also gets `idempotency_keys=[...]`, one per sample, "RUN_ID/KEY", the
+    #: same each time that sample is dispatched (after a kill mid-call, a broken worker pool),
+    #: so that a paid service can answer a repeated call from its own cache.
+    idempotency_keys: bool = False
 
     @abstractmethod
     def __call__(self, samples: Samples, texts: list[str]) -> list[float]:

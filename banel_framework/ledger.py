@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,6 +150,22 @@ class Ledger:
     def is_failed(self, key: str) -> bool:
         """True when the call on `key` failed after its retries (no reward is known)."""
         return key in self._failed
+
+    def run_id(self) -> str:
+        """A random id of this ledger's run, made once (the prefix of idempotency keys)."""
+        value = self.get_meta("run_id")
+        if value is None:
+            value = uuid.uuid4().hex
+            self.set_meta("run_id", value)
+        return value
+
+    def attempts(self) -> dict[str, int]:
+        """Oracle dispatches: in all, and samples dispatched more than once (a kill mid-call,
+        a broken worker pool); retries inside one dispatch are not counted here."""
+        total, repeated = self.conn.execute(
+            "SELECT COALESCE(SUM(attempts), 0), COALESCE(SUM(attempts > 1), 0) "
+            "FROM evaluations").fetchone()
+        return {"dispatched": int(total), "samples_dispatched_again": int(repeated)}
 
     def n_failed(self) -> int:
         """Calls recorded as failed."""

@@ -26,6 +26,18 @@ class OracleFailures(BanelError):
 MAX_RESTARTS = 3
 
 
+class IdempotentCall:
+    """Calls an oracle that asked for idempotency keys with one per sample, "RUN_ID/KEY"."""
+
+    def __init__(self, oracle: RewardOracle, run_id: str):
+        self.oracle, self.prefix = oracle, f"{run_id}/"
+        self.batch_size = getattr(oracle, "batch_size", 256)
+
+    def __call__(self, samples: Samples, texts: list[str]) -> list[float]:
+        return self.oracle(samples, texts,
+                           idempotency_keys=[self.prefix + k for k in samples.keys()])
+
+
 class LedgeredOracle:
     """Spends NREs only through the ledger, so none is lost, repeated or over budget."""
 
@@ -39,7 +51,9 @@ class LedgeredOracle:
                  on_flight: Callable[[int], None] | None = None):
         self.oracle = oracle
         self.executor = executor or InlineExecutor()
-        self.executor.bind(oracle, policy)
+        target = (IdempotentCall(oracle, ledger.run_id())
+                  if getattr(oracle, "idempotency_keys", False) else oracle)
+        self.executor.bind(target, policy)
         self.ledger = ledger
         self.codec = codec
         self.batch_size = batch_size or getattr(oracle, "batch_size", 256) or 256

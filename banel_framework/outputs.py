@@ -130,6 +130,7 @@ def summarize(run: Run, rows: list[dict[str, Any]], stop_reason: str | None) -> 
         "nre_pending": len(ledger.pending()),
         "failed_evaluations": ledger.n_failed(),
         "failed_count_against_budget": ledger.failed_counts,
+        "oracle_attempts": ledger.attempts(),
         "rounds": len(rows),
         "solutions_found": len(solutions),
         "discovery": discovery(run),

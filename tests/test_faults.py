@@ -128,13 +128,27 @@ def test_bad_rewards_end_in_one_line_naming_task_and_sample(tmp_path, faulty, mo
 
 @pytest.mark.parametrize("executor", ["processes", "ray"])
 def test_a_worker_that_dies_is_replaced_and_its_call_sent_again(tmp_path, faulty, executor):
-    marker = tmp_path / "died"
+    marker, log = tmp_path / "died", tmp_path / "keys.log"
     res = faulty_run(tmp_path / "d", 12, "dies_once", "--set", f"oracle.options.marker={marker}",
+                     "--set", f"oracle.options.keys_log={log}",
                      "--set", f"oracle.executor={executor}", "--set", "oracle.workers=2")
     assert res.exit_code == 0, res.output + res.stderr
     assert marker.read_text() == "died"
     evs = rows(tmp_path / "d")
     assert len(evs) == 12 and all(e[2] == "done" for e in evs)
+    # the oracle asked for idempotency keys: a call sent again carries the same ones
+    con = sqlite3.connect(tmp_path / "d" / "ledger.sqlite")
+    run_id = json.loads(con.execute("SELECT value FROM meta WHERE key = 'run_id'").fetchone()[0])
+    attempts = dict(con.execute("SELECT key, attempts FROM evaluations"))
+    sent = log.read_text().split()
+    assert sorted(set(sent)) == sorted(f"{run_id}/{k}" for k in attempts)
+    assert max(sent.count(k) for k in sent) == 2  # the call the worker died in, sent again
+    again = [k for k, n in attempts.items() if n > 1]
+    if executor == "processes":  # the driver sends it again (Ray retries it by itself)
+        assert again and all(sent.count(f"{run_id}/{k}") <= attempts[k] for k in attempts)
+    summary = json.loads((tmp_path / "d" / "summary.json").read_text())
+    assert summary["oracle_attempts"] == {"dispatched": sum(attempts.values()),
+                                          "samples_dispatched_again": len(again)}
 
 
 @pytest.mark.parametrize("setup, message", [

@@ -18,6 +18,7 @@ class FaultyOptions(Options):
     value: float = 2.0
     marker: str = ""
     seconds: float = 5.0
+    keys_log: str = Field("", description="Ask for idempotency keys and append them here.")
 
 
 class FaultyOracle(RewardOracle):
@@ -31,9 +32,13 @@ class FaultyOracle(RewardOracle):
         self.inner = task.oracle(ctx)
         self.o = FaultyOptions.model_validate(options)
         self.tried: set[tuple[str, ...]] = set()
+        self.idempotency_keys = bool(self.o.keys_log)
 
-    def __call__(self, samples: Samples, texts: list[str]) -> list[float]:
+    def __call__(self, samples: Samples, texts: list[str], idempotency_keys=None) -> list[float]:
         o, hit = self.o, any(t in self.o.texts for t in texts)
+        if o.keys_log:
+            with open(o.keys_log, "a") as f:
+                f.write("".join(k + "\n" for k in idempotency_keys))
         if o.mode == "flaky" and tuple(texts) not in self.tried:
             self.tried.add(tuple(texts))
             raise ConnectionError("service unavailable (first attempt)")
