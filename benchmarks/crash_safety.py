@@ -6,7 +6,7 @@ with SIGKILL after a random delay, resumes it, and compares with an uninterrupte
 same seed: no duplicate key, no finished evaluation lost, never over budget, and the same
 evaluations (keys and rewards, in order) and final rate.
 
-    python benchmarks/crash_safety.py --trials 100 [--workers 8]
+    python benchmarks/crash_safety.py --trials 100 [--workers 8 [--executor processes]]
     python benchmarks/crash_safety.py --quick          # 2 trials, for the tests
 """
 
@@ -30,8 +30,11 @@ from common import write  # noqa: E402
 BANEL = [sys.executable, "-m", "banel_framework.cli"]
 
 
+EXECUTOR = "threads"  # with --workers above 1 (--executor)
+
+
 def args_for(out: Path, budget: int, workers: int) -> list[str]:
-    ex = ["--set", "oracle.executor=threads", "--set", f"oracle.workers={workers}",
+    ex = ["--set", f"oracle.executor={EXECUTOR}", "--set", f"oracle.workers={workers}",
           "--set", "oracle.batch_size=1"] if workers > 1 else []
     return ["run", "--out", str(out), "--budget", str(budget), "-q", "--seed", "3",
             "--set", "rounds.samples_per_round=10", "--set", "task_options.oracle_seconds=0.01",
@@ -85,8 +88,12 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--budget", type=int, default=50)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--executor", default="threads", choices=["threads", "processes", "ray"],
+                    help="how the workers run (with --workers above 1)")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
+    global EXECUTOR
+    EXECUTOR = args.executor
     if args.quick:
         args.trials, args.budget = 2, 20
     root = Path(tempfile.mkdtemp())
@@ -110,8 +117,12 @@ def main() -> None:
     }
     for key, value in counts.items():
         print(f"{key:>34}: {value}")
-    print(f"(uninterrupted run {span:.1f} s; kills after 0.2-{span:.1f} s; workers {args.workers})")
-    write("crash_safety" + ("_quick" if args.quick else f"_w{args.workers}"),
+    print(f"(uninterrupted run {span:.1f} s; kills after 0.2-{span:.1f} s; workers "
+          f"{args.workers}{f', {args.executor}' if args.workers > 1 else ''})")
+    name = "_quick" if args.quick else f"_w{args.workers}"
+    if args.workers > 1 and args.executor != "threads":
+        name += f"_{args.executor}"
+    write("crash_safety" + name,
           {"args": vars(args), "counts": counts, "trials": rows, "run_seconds": span})
 
 

@@ -39,6 +39,10 @@ class DistillConfig(Section):
     init: Literal["prior", "proposal"] = Field(
         "prior", description="Fit the new proposal starting from the prior or the current proposal.")
     dedupe: bool = Field(False, description="Fit on unique posterior samples only (keeps diversity).")
+    max_draws: int | None = Field(
+        None, ge=1, description="Proposals the distillation draw may take (None: 100 x samples, "
+        "at most rounds.max_draws_per_round); a posterior that gives fewer (distinct) samples is "
+        "distilled on those it gave.")
     prior_mix: float = Field(
         0.0, ge=0, lt=1, description="Sample the new proposal mixed with this share of the prior.")
     success_share: float = Field(
@@ -288,10 +292,13 @@ class BanelMethod(RoundMethod):
 
         dc, rc = self.options.distill, run.config.rounds
         start = time.perf_counter()
+        cap = min(rc.max_draws_per_round, dc.max_draws or 100 * dc.samples)
         res = st.posterior.draw(dc.samples, seed=run.seed(r, "distill"),
-                                batch_size=rc.draw_batch_size, max_draws=rc.max_draws_per_round,
-                                unique=dc.dedupe)
+                                batch_size=rc.draw_batch_size, max_draws=cap, unique=dc.dedupe)
         out: dict[str, Any] = {"distill_drawn": res.drawn, "distill_samples": len(res.samples)}
+        if res.capped and len(res.samples):
+            run.log(f"round {r}: distilling on {len(res.samples)} of {dc.samples} samples, all "
+                    f"the posterior gave in {res.drawn} proposals (banel.distill.max_draws)")
         if len(res.samples) == 0:
             run.log(f"round {r}: distillation skipped, the posterior gave no samples "
                     f"in {res.drawn} proposals")

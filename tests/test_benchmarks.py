@@ -129,3 +129,12 @@ def test_sparse_suite_quick(tmp_path):
     assert toy["prior_expected_in_budget"] < 0.5
     assert [r["method"] for r in toy["rows"]] == ["pretrained", "banel"]
     assert "met" in toy["goal"] and "goal (banel" in out
+
+
+def test_memory_rounds_quick(tmp_path):
+    out = quick(tmp_path, "memory_rounds.py")
+    data = json.loads((tmp_path / "results" / "memory_rounds_quick.json").read_text())
+    assert data["rounds"] == 6 and len(data["rss_mib"]) == 6
+    assert all(m > 50 for m in data["rss_mib"])  # a process holding torch
+    assert abs(data["slope_mib_per_round"]) < 5  # toy-1d's failure models are a few floats
+    assert "MiB a round" in out
