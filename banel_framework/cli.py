@@ -291,14 +291,15 @@ def describe_plan(p) -> list[tuple[str, str, str]]:
     from .config import describe_options
 
     by_task = set(_dotted(p.task.defaults()))
-    rows = []
-    for key, value, desc in describe_fields(p.config):
-        if key.split(".")[0] in {p.config.method, "task_options"}:
-            continue
-        rows.append((key, value, desc + (f" (set by task {p.config.task!r})"
-                                         if key in by_task else "")))
+
+    def mark(rows):
+        return [(k, v, d + (f" (set by task {p.config.task!r})" if k in by_task else ""))
+                for k, v, d in rows]
+
+    rows = mark([r for r in describe_fields(p.config)
+                 if r[0].split(".")[0] not in {p.config.method, "task_options"}])
     rows += describe_fields(p.task.options, "task_options.")
-    rows += describe_fields(p.method.options, f"{p.config.method}.")
+    rows += mark(describe_fields(p.method.options, f"{p.config.method}."))
     arch = {**_architecture(p), **p.config.generator.options}
     rows += describe_options(p.generator_cls.Options, arch, "generator.options.",
                              f"generator {p.generator_name!r}")

@@ -71,6 +71,10 @@ def test_config_prints_the_effective_configuration(tmp_path):
     assert cfg["task_options"]["bins"] == 100
     res = invoke("config", "--describe")
     assert "banel.posterior.filter_factor" in res.output and "reject when" in res.output
+    lines = res.output.splitlines()  # a method option the task sets is marked as the task's
+    assert lines[lines.index("banel.posterior.filter_factor = 1.5") + 1].endswith(
+        "(set by task 'toy-1d')")
+    assert not lines[lines.index("banel.distill.fit.lr = 0.001") + 1].endswith("'toy-1d')")
     res = invoke("config", "--describe", "--method", "rnd")
     assert "rnd.predictor_lr" in res.output and "banel.posterior" not in res.output
     assert "rounds.samples_per_round" in res.output
