@@ -8,6 +8,9 @@ the oracle it is bound to, it never touches the ledger.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from concurrent.futures import (
@@ -130,9 +133,20 @@ _WORKER_ORACLE: Any = None
 _WORKER_POLICY: FaultPolicy | None = None
 
 
-def _init_worker(oracle: Any, policy: FaultPolicy | None = None) -> None:
+def _init_worker(oracle: Any, policy: FaultPolicy | None = None, driver: int | None = None
+                 ) -> None:
     global _WORKER_ORACLE, _WORKER_POLICY
     _WORKER_ORACLE, _WORKER_POLICY = oracle, policy
+    threading.Thread(target=_exit_with_parent, args=(driver or os.getppid(),),
+                     daemon=True).start()
+
+
+def _exit_with_parent(parent: int, every: float = 0.5) -> None:
+    """End this worker once the driver is gone (a kill -9 of the driver would orphan it, blocked
+    on its queue for ever, holding the oracle's memory)."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
 
 
 def _ready() -> bool:
@@ -156,7 +170,7 @@ class ProcessExecutor(Executor):
             self.pool = ProcessPoolExecutor(self.workers,
                                             mp_context=multiprocessing.get_context("spawn"),
                                             initializer=_init_worker,
-                                            initargs=(self.oracle, self.policy))
+                                            initargs=(self.oracle, self.policy, os.getpid()))
             for fut in [self.pool.submit(_ready) for _ in range(self.workers)]:
                 fut.result()  # every worker spawned, its oracle unpickled
 

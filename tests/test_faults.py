@@ -250,3 +250,46 @@ def test_ctrl_c_during_a_failure_model_fit_is_the_usual_interrupted_line(tmp_pat
     assert proc.returncode == 130, err.decode()[-2000:]
     assert "Interrupted: the ledger is intact; continue with banel resume" in err.decode()
     assert len(rows(out)) == 10 and all(e[2] == "done" for e in rows(out))
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (Linux /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_process_workers_exit_when_the_driver_is_killed(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "banel_framework.cli", "run", "--out", str(tmp_path / "k"), "-q",
+         "--budget", "40", "--set", "task_options.oracle_seconds=0.5", "--set",
+         "oracle.executor=processes", "--set", "oracle.workers=2", "--set", "oracle.batch_size=1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, workers = time.time() + 60, []
+    while time.time() < deadline and len(workers) < 2:
+        time.sleep(0.2)
+        workers = [c for c in _children(proc.pid)
+                   if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    assert len(workers) == 2, "the workers never started"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+        time.sleep(0.2)
+    alive = [w for w in workers if Path(f"/proc/{w}").exists()]
+    for w in alive:
+        os.kill(w, signal.SIGKILL)
+    assert not alive, "worker processes outlived the killed driver"
