@@ -133,12 +133,10 @@ _WORKER_ORACLE: Any = None
 _WORKER_POLICY: FaultPolicy | None = None
 
 
-def _init_worker(oracle: Any, policy: FaultPolicy | None = None, driver: int | None = None
-                 ) -> None:
+def _init_worker(oracle: Any, policy: FaultPolicy | None, driver: int) -> None:
     global _WORKER_ORACLE, _WORKER_POLICY
     _WORKER_ORACLE, _WORKER_POLICY = oracle, policy
-    threading.Thread(target=_exit_with_parent, args=(driver or os.getppid(),),
-                     daemon=True).start()
+    threading.Thread(target=_exit_with_parent, args=(driver,), daemon=True).start()
 
 
 def _exit_with_parent(parent: int, every: float = 0.5) -> None:

@@ -12,7 +12,6 @@ Qwen2.5-0.5B and of one LoRA adapter on it, computed from the architecture on th
 from __future__ import annotations
 
 import argparse
-import ctypes
 import gc
 import itertools
 import json
@@ -23,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from banel_framework.rounds import release_memory, rss_mib
+
 HERE = Path(__file__).parent
 SIZES = {  # random-weight GPT-2 shapes
     "quick": {"n_embd": 256, "n_layer": 4, "n_head": 4, "rounds": 3, "m": 8, "tokens": 16},
@@ -31,15 +32,9 @@ SIZES = {  # random-weight GPT-2 shapes
 
 
 def rss_bytes() -> int:
-    """Resident set size of this process (Linux /proc), after returning freed heap to the OS."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
+    """Resident set size of this process, after returning freed heap to the OS (as each round does)."""
+    release_memory()
+    return int((rss_mib() or 0.0) * 2**20)
 
 
 def model_bytes() -> tuple[int, int]:
