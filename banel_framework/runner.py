@@ -76,6 +76,8 @@ def _execute(run: Run) -> dict[str, Any]:
             f"{run.config.task}: seed {run.config.seed}, budget {run.ledger.budget} NREs, "
             f"{run.ledger.nre_used()} spent; run directory {run.run_dir}")
     try:
+        if run.ledger.nre_used() < run.ledger.budget:
+            run.oracle.executor.start()  # a cluster that cannot be reached fails here, at once
         _timed(run, "prior_eval_seconds", evaluate_prior)
         run.open_progress()
         try:

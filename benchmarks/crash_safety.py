@@ -7,7 +7,13 @@ same seed: no duplicate key, no finished evaluation lost, never over budget, and
 evaluations (keys and rewards, in order) and final rate.
 
     python benchmarks/crash_safety.py --trials 100 [--workers 8 [--executor processes]]
+    python benchmarks/crash_safety.py --trials 5 --workers 8 --executor ray --ray-cluster
     python benchmarks/crash_safety.py --quick          # 2 trials, for the tests
+
+With --ray-cluster the script first starts a Ray head (`ray start --head`, its own port) that
+outlives every driver: each run and resume attaches to it through RAY_ADDRESS, as on a real
+cluster, and the script checks afterwards that the killed drivers left no actor holding the
+cluster's CPUs. It stops that head at the end (`ray stop` stops every Ray on this machine).
 """
 
 from __future__ import annotations
@@ -83,6 +89,32 @@ def trial(root: Path, k: int, budget: int, workers: int, delay: float, ref: list
     }
 
 
+def start_cluster(cpus: int) -> dict[str, str]:
+    """A Ray head outside every driver; the environment that attaches a driver to it."""
+    import socket
+
+    import ray.util
+
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        port = sock.getsockname()[1]
+    subprocess.run(["ray", "start", "--head", f"--port={port}", f"--num-cpus={cpus}",
+                    "--include-dashboard=false", "--disable-usage-stats"], check=True,
+                   capture_output=True)
+    # an explicit address needs the cluster's auth mode (Ray >= 2.5x clusters use a token)
+    return {"RAY_ADDRESS": f"{ray.util.get_node_ip_address()}:{port}",
+            "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "token")}
+
+
+def cluster_cpus_held(env: dict[str, str]) -> float:
+    """CPUs that actors still hold on the attached cluster (0: nothing leaked)."""
+    code = ("import ray; ray.init(log_to_driver=False); "
+            "print(ray.cluster_resources()['CPU'] - ray.available_resources().get('CPU', 0))")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, check=True,
+                         capture_output=True, text=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=100)
@@ -90,13 +122,43 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--executor", default="threads", choices=["threads", "processes", "ray"],
                     help="how the workers run (with --workers above 1)")
+    ap.add_argument("--ray-cluster", action="store_true",
+                    help="attach every driver to a Ray head started here (with --executor ray)")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
+    if args.ray_cluster and args.executor != "ray":
+        ap.error("--ray-cluster needs --executor ray")
     global EXECUTOR
     EXECUTOR = args.executor
     if args.quick:
         args.trials, args.budget = 2, 20
     root = Path(tempfile.mkdtemp())
+    cluster = start_cluster(max(args.workers, 2)) if args.ray_cluster else {}
+    os.environ.update(cluster)  # every driver below attaches to it
+    try:
+        counts, rows, span = trials(args, root)
+        if cluster:
+            time.sleep(5)  # the owners are dead: Ray reclaims their actors
+            counts["cluster_cpus_held_after"] = cluster_cpus_held(cluster)
+    finally:
+        if cluster:
+            subprocess.run(["ray", "stop", "--force"], capture_output=True)
+    for key, value in counts.items():
+        print(f"{key:>34}: {value}")
+    print(f"(uninterrupted run {span:.1f} s; kills after 0.2-{span:.1f} s; workers "
+          f"{args.workers}{f', {args.executor}' if args.workers > 1 else ''}"
+          f"{', attached to a Ray cluster' if cluster else ''})")
+    name = "_quick" if args.quick else f"_w{args.workers}"
+    if args.workers > 1 and args.executor != "threads":
+        name += f"_{args.executor}"
+    if cluster:
+        name += "_cluster"
+    write("crash_safety" + name,
+          {"args": vars(args), "counts": counts, "trials": rows, "run_seconds": span})
+
+
+def trials(args: argparse.Namespace, root: Path) -> tuple[dict, list[dict], float]:
+    """The uninterrupted reference run, then the killed-and-resumed trials; their counts."""
     start = time.perf_counter()
     subprocess.run(BANEL + args_for(root / "ref", args.budget, args.workers), check=True,
                    capture_output=True)
@@ -115,15 +177,7 @@ def main() -> None:
         "same_evaluations_as_uninterrupted": sum(r["same_evaluations"] for r in rows),
         "same_final_rate": sum(r["same_final"] for r in rows),
     }
-    for key, value in counts.items():
-        print(f"{key:>34}: {value}")
-    print(f"(uninterrupted run {span:.1f} s; kills after 0.2-{span:.1f} s; workers "
-          f"{args.workers}{f', {args.executor}' if args.workers > 1 else ''})")
-    name = "_quick" if args.quick else f"_w{args.workers}"
-    if args.workers > 1 and args.executor != "threads":
-        name += f"_{args.executor}"
-    write("crash_safety" + name,
-          {"args": vars(args), "counts": counts, "trials": rows, "run_seconds": span})
+    return counts, rows, span
 
 
 if __name__ == "__main__":

@@ -33,6 +33,17 @@ def _ray():
     return ray
 
 
+
+def _connect_error(address: str | None, exc: BaseException) -> str:
+    """One line on why ray.init failed, and what usually fixes it."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    where = f"the Ray cluster at RAY_ADDRESS={address}" if address else "a local Ray"
+    hint = ""
+    if address and address != "auto" and not os.environ.get("RAY_AUTH_MODE"):
+        hint = ("; a cluster with token authentication (Ray's default for `ray start`) needs "
+                "RAY_AUTH_MODE=token and its token (~/.ray/auth_token or RAY_AUTH_TOKEN)")
+    return f"oracle.executor=ray: cannot connect to {where}: {first}{hint}"
+
 class OracleActor:
     """One worker: the oracle, built once, answering one call at a time."""
 
@@ -64,8 +75,11 @@ class RayExecutor(Executor):
         if not ray.is_initialized():
             address = os.environ.get("RAY_ADDRESS")
             kwargs = {} if address else {"num_cpus": max(self.workers, 1)}
-            ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False, **kwargs)
+            try:
+                ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
+                         configure_logging=False, **kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise BanelError(_connect_error(address, exc)) from None
             self._started = True
         actor = ray.remote(num_cpus=1, max_restarts=WORKER_RETRIES,
                            max_task_retries=WORKER_RETRIES)(OracleActor)

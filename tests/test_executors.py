@@ -46,3 +46,37 @@ def test_an_unknown_executor_is_named():
 
     with pytest.raises(BanelError, match="unknown executor 'cluster'"):
         plan([{"task": "toy-1d", "oracle": {"executor": "cluster"}}])
+
+
+def test_a_cluster_that_cannot_be_reached_stops_the_run_before_any_evaluation(tmp_path,
+                                                                              monkeypatch):
+    from click.testing import CliRunner
+
+    from banel_framework.cli import main
+    from banel_plugins import ray_executor
+
+    class Unreachable:  # what ray.init raises for an address with no cluster (measured by hand)
+        @staticmethod
+        def is_initialized():
+            return False
+
+        @staticmethod
+        def init(**kwargs):
+            raise ConnectionError(f"Failed to connect to Ray cluster at {kwargs['address']}")
+
+    monkeypatch.setattr(ray_executor, "_ray", lambda: Unreachable)
+    monkeypatch.setenv("RAY_ADDRESS", "10.9.9.9:6390")
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["run", "--out", str(out), "--budget", "20", "-q",
+                                    "--set", "oracle.executor=ray"])
+    assert res.exit_code == 2
+    assert res.output.strip().splitlines()[-1] == (
+        "Error: oracle.executor=ray: cannot connect to the Ray cluster at "
+        "RAY_ADDRESS=10.9.9.9:6390: Failed to connect to Ray cluster at 10.9.9.9:6390; a cluster "
+        "with token authentication (Ray's default for `ray start`) needs RAY_AUTH_MODE=token and "
+        "its token (~/.ray/auth_token or RAY_AUTH_TOKEN)")
+    assert "prior success rate" not in (out / "run.log").read_text()  # failed before any work
+    con = sqlite3.connect(out / "ledger.sqlite")
+    assert con.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0] == 0
+    con.close()
