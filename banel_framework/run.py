@@ -105,7 +105,10 @@ def plan(user_layers: list[dict[str, Any]], host: PluginHost | None = None, *,
     task: Task = task_cls(task_opts)
     method_cls = reg.get("method", method_name).obj
     methods = set(reg.names("method"))
-    config = build_config([task.defaults(), user, {
+    # a task's defaults may hold sections for methods that are not installed: skipped
+    defaults = {k: v for k, v in task.defaults().items()
+                if k in RunConfig.model_fields or k in methods}
+    config = build_config([defaults, user, {
         "task": task_name, "method": method_name,
         "task_options": task_opts.model_dump(mode="json")}])
     sections = config.sections()

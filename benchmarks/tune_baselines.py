@@ -3,8 +3,9 @@
 The grid holds learning rate, batch size and baseline decay by default (any method option can
 be added, e.g. beta for rnd and count). Every setting runs as a normal run directory
 (resumable; rerunning skips finished ones) on seeds that the comparison does not use (default
-100, 101), and the best setting per method is the one with the highest mean final success rate.
-Writes benchmarks/results/<name>.json.
+100, 101), and the best setting per method is the one with the highest mean final success
+rate (with `--select distinct`: the most distinct successes found within the budget; `novel`:
+the final rate on samples new to the ledger). Writes benchmarks/results/<name>.json.
 
   python benchmarks/tune_baselines.py --task addition-attack --budget 2000
   python benchmarks/tune_baselines.py --task toy-1d --budget 100 --quick
@@ -31,6 +32,20 @@ GRID = {"lr": [3e-4, 1e-3, 3e-3], "batch_size": [100], "baseline_decay": [0.0, 0
 QUICK_GRID = {"lr": [0.03, 0.3], "batch_size": [10]}
 
 
+def _mean(values: list[Any]) -> float:
+    """Mean of the values that were measured (-1 when none was)."""
+    got = [v for v in values if v is not None]
+    return statistics.mean(got) if got else -1.0
+
+
+#: What the best setting maximises: a key per row (ties broken by the final rate).
+SELECT = {
+    "final": lambda r: r["final_mean"],
+    "novel": lambda r: (_mean(r.get("novel", [])), r["final_mean"]),
+    "distinct": lambda r: (_mean(r.get("distinct", [])), r["final_mean"]),
+}
+
+
 def settings(method: str, grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """Every combination of the grid's options that `method` has."""
     fields = getattr(get_host().registry.get("method", method).obj, "Options", None)
@@ -54,6 +69,8 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="parent of the run directories")
     ap.add_argument("--name", default=None, help="results/<name>.json")
     ap.add_argument("--quick", action="store_true", help="a two-point grid")
+    ap.add_argument("--select", choices=sorted(SELECT), default="final",
+                    help="what the best setting maximises (ties: the final rate)")
     args = ap.parse_args()
     grid = json.loads(args.grid) if args.grid else (QUICK_GRID if args.quick else GRID)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -62,25 +79,30 @@ def main() -> None:
     host, rows = get_host(), []
     for method in args.methods.split(","):
         for opts in settings(method, grid):
-            start, finals = time.perf_counter(), []
+            start, finals, novel, distinct = time.perf_counter(), [], [], []
             for seed in seeds:
                 layers = [base, {"task": args.task, "method": method, "seed": seed,
                                  "budget": args.budget, "progress": False,
                                  method: opts}]
                 s, _ = run_one(out / method / name_of(opts) / f"seed{seed}", layers, host, False)
                 finals.append(s["eval"]["final"]["rate"])
+                novel.append(s["eval"]["final"].get("novel_rate"))
+                distinct.append(s.get("discovery", {}).get("distinct_successes"))
             row = {"method": method, "options": opts, "finals": finals,
-                   "final_mean": statistics.mean(finals), "seconds": time.perf_counter() - start}
+                   "final_mean": statistics.mean(finals), "novel": novel,
+                   "distinct": distinct, "seconds": time.perf_counter() - start}
             rows.append(row)
-            print(f"{method:9s} {name_of(opts):28s} final mean {row['final_mean']:.4g} "
-                  f"({', '.join(f'{f:.3g}' for f in finals)})", flush=True)
-    best = {m: max((r for r in rows if r["method"] == m), key=lambda r: r["final_mean"])
+            print(f"{method:9s} {name_of(opts):34s} final mean {row['final_mean']:.4g} "
+                  f"({', '.join(f'{f:.3g}' for f in finals)}), distinct successes {distinct}",
+                  flush=True)
+    best = {m: max((r for r in rows if r["method"] == m), key=SELECT[args.select])
             for m in args.methods.split(",")}
     for m, r in best.items():
         print(f"best {m}: {r['options']} (final mean {r['final_mean']:.4g})")
     write(args.name or f"tune_{args.task}_b{args.budget}" + ("_quick" if args.quick else ""),
           {"task": args.task, "budget": args.budget, "seeds": seeds, "sets": args.sets,
-           "grid": grid, "rows": rows, "best": {m: r["options"] for m, r in best.items()}})
+           "grid": grid, "select": args.select, "rows": rows,
+           "best": {m: r["options"] for m, r in best.items()}})
 
 
 if __name__ == "__main__":

@@ -18,6 +18,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from banel_framework.run import Run
 
 
+#: The baselines' settings chosen by benchmarks/tune_baselines.py (grid and figures in
+#: benchmarks/results/tune_toy-1d_b100.json; docs/baselines.md).
+TUNED: dict[str, dict[str, Any]] = {
+    "reinforce": {"lr": 1.0, "batch_size": 10},
+    "rnd": {"lr": 0.3, "batch_size": 10, "beta": 3.0},
+    "count": {"lr": 1.0, "batch_size": 20, "beta": 0.3},
+}
+
+
 class Toy1dOptions(Options):
     """Options of the toy-1d task."""
 
@@ -95,6 +104,8 @@ class Toy1d(Task):
             "banel": {"distill": {"enabled": False},
                       "failure_model": {"fit": {"epochs": 30, "lr": 0.1, "batch_size": 64}},
                       "posterior": {"filter_factor": 1.5}},
+            # the baselines as tuned on held-out seeds (benchmarks/results/tune_toy-1d_b100.json)
+            **TUNED,
             "eval": {"samples": 4096},
         }
 

@@ -100,7 +100,9 @@ def test_running_stats_and_features():
 # -- runs ------------------------------------------------------------------------------------
 
 NO_SUCCESS = ["--set", "task_options.success_above=5", "--set", "rounds.max_rounds=8",
-              *[x for m in ("reinforce", "rnd", "count") for x in ("--set", f"{m}.lr=0.3")]]
+              *[x for m in ("reinforce", "rnd", "count")
+                for kv in ("lr=0.3", "batch_size=10", "beta=1") for x in ("--set", f"{m}.{kv}")
+                if not (m == "reinforce" and kv == "beta=1")]]
 
 
 def unseen_mass(run_dir: Path) -> tuple[float, float]:
@@ -147,7 +149,8 @@ def test_rnd_lifts_the_toy_success_rate_through_the_ledger(tmp_path):
     assert sum(d["new_candidates"] for d in data) == 100 == len(set(keys(out)))
     assert data[-1]["proposals_drawn"] <= 20  # the last batch is cut where the budget ends
     cfg = (out / "config.yaml").read_text()
-    assert "lr: 0.3" in cfg and "beta: 1.0" in cfg  # the settings are recorded with the run
+    assert "lr: 0.3" in cfg  # the settings are recorded with the run,
+    assert "beta: 3.0" in cfg  # with the task's tuned default for those not set
 
 
 @pytest.mark.parametrize("args, message", [
