@@ -1,13 +1,17 @@
 """kill -9 of the driver at random moments, then `banel resume`: the ledger's invariants, counted.
 
-Each trial starts the same BaNEL run on toy-1d (a slow oracle, so that kills land before,
-during and after oracle calls, in failure-model fits, distillation and evaluation), kills it
+Each trial starts the same BaNEL run (toy-1d by default, with a slow oracle so that kills land
+before, during and after oracle calls, in failure-model fits, distillation and evaluation;
+`--task addition-attack` or `digits-0to6`: the task's own oracle and models), kills it
 with SIGKILL after a random delay, resumes it, and compares with an uninterrupted run of the
 same seed: no duplicate key, no finished evaluation lost, never over budget, and the same
-evaluations (keys and rewards, in order) and final rate.
+evaluations (keys and rewards, in order) and final rate. Kill delays are drawn up to the
+uninterrupted run's length; a trial that finishes sooner than that narrows the window for the
+next ones, so that a slow reference run does not leave most trials unkilled.
 
     python benchmarks/crash_safety.py --trials 100 [--workers 8 [--executor processes]]
     python benchmarks/crash_safety.py --trials 5 --workers 8 --executor ray --ray-cluster
+    python benchmarks/crash_safety.py --trials 10 --task addition-attack
     python benchmarks/crash_safety.py --quick          # 2 trials, for the tests
 
 With --ray-cluster the script first starts a Ray head (`ray start --head`, its own port) that
@@ -37,13 +41,25 @@ BANEL = [sys.executable, "-m", "banel_framework.cli"]
 
 
 EXECUTOR = "threads"  # with --workers above 1 (--executor)
+TASK = "toy-1d"  # --task
+
+#: per task: settings that keep a trial short (every phase of a round still runs)
+TASK_SETS = {
+    "toy-1d": ["task_options.oracle_seconds=0.01"],
+    "addition-attack": ["eval.prior_samples=20000", "eval.final_samples=2000", "eval.samples=500",
+                        "banel.distill.samples=500", "rounds.draw_batch_size=1024"],
+    "digits-0to6": ["eval.prior_samples=20000", "eval.final_samples=2000", "eval.samples=500",
+                    "banel.distill.samples=200"],
+}
 
 
 def args_for(out: Path, budget: int, workers: int) -> list[str]:
     ex = ["--set", f"oracle.executor={EXECUTOR}", "--set", f"oracle.workers={workers}",
           "--set", "oracle.batch_size=1"] if workers > 1 else []
-    return ["run", "--out", str(out), "--budget", str(budget), "-q", "--seed", "3",
-            "--set", "rounds.samples_per_round=10", "--set", "task_options.oracle_seconds=0.01",
+    return ["run", "--task", TASK, "--out", str(out), "--budget", str(budget), "-q",
+            "--seed", "3",
+            "--set", "rounds.samples_per_round=10",
+            *[x for kv in TASK_SETS[TASK] for x in ("--set", kv)],
             "--set", "banel.distill.enabled=true", "--set", "banel.distill.acceptance_below=1.0",
             "--set", "trainer.num_threads=1", *ex]
 
@@ -61,11 +77,15 @@ def trial(root: Path, k: int, budget: int, workers: int, delay: float, ref: list
     out = root / f"t{k}"
     proc = subprocess.Popen(BANEL + args_for(out, budget, workers), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    time.sleep(delay)
-    finished_first = proc.poll() is not None
-    if not finished_first:
+    start = time.perf_counter()
+    try:
+        proc.wait(timeout=delay)
+        finished_first = True
+    except subprocess.TimeoutExpired:
+        finished_first = False
         os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+        proc.wait()
+    took = time.perf_counter() - start
     before = ledger(out) if (out / "ledger.sqlite").exists() else []
     done_before = {key: r for key, st, r in before if st == "done"}
     if (out / "ledger.sqlite").exists():
@@ -77,7 +97,7 @@ def trial(root: Path, k: int, budget: int, workers: int, delay: float, ref: list
     summary = json.loads((out / "summary.json").read_text()) if res.returncode == 0 else {}
     final = ((summary.get("eval") or {}).get("final") or {}).get("rate")
     return {
-        "delay": delay, "killed": not finished_first, "done_before_kill": len(done_before),
+        "delay": delay, "killed": not finished_first, "seconds_to_finish_or_kill": took, "done_before_kill": len(done_before),
         "resume_ok": res.returncode == 0,
         "duplicate_keys": len(keys) - len(set(keys)),
         "lost": sum(1 for key, r in done_before.items()
@@ -124,12 +144,13 @@ def main() -> None:
                     help="how the workers run (with --workers above 1)")
     ap.add_argument("--ray-cluster", action="store_true",
                     help="attach every driver to a Ray head started here (with --executor ray)")
+    ap.add_argument("--task", default="toy-1d", choices=sorted(TASK_SETS))
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
     if args.ray_cluster and args.executor != "ray":
         ap.error("--ray-cluster needs --executor ray")
-    global EXECUTOR
-    EXECUTOR = args.executor
+    global EXECUTOR, TASK
+    EXECUTOR, TASK = args.executor, args.task
     if args.quick:
         args.trials, args.budget = 2, 20
     root = Path(tempfile.mkdtemp())
@@ -145,7 +166,8 @@ def main() -> None:
             subprocess.run(["ray", "stop", "--force"], capture_output=True)
     for key, value in counts.items():
         print(f"{key:>34}: {value}")
-    print(f"(uninterrupted run {span:.1f} s; kills after 0.2-{span:.1f} s; workers "
+    print(f"({args.task}: uninterrupted run {span:.1f} s; kills after 0.2 s to "
+          f"{counts['kill_window_seconds_at_end']:.1f}-{span:.1f} s; workers "
           f"{args.workers}{f', {args.executor}' if args.workers > 1 else ''}"
           f"{', attached to a Ray cluster' if cluster else ''})")
     name = "_quick" if args.quick else f"_w{args.workers}"
@@ -153,6 +175,8 @@ def main() -> None:
         name += f"_{args.executor}"
     if cluster:
         name += "_cluster"
+    if args.task != "toy-1d":
+        name += f"_{args.task}"
     write("crash_safety" + name,
           {"args": vars(args), "counts": counts, "trials": rows, "run_seconds": span})
 
@@ -165,9 +189,12 @@ def trials(args: argparse.Namespace, root: Path) -> tuple[dict, list[dict], floa
     span = time.perf_counter() - start  # kills land anywhere from start-up to the end
     ref = ledger(root / "ref")
     ref_final = json.loads((root / "ref" / "summary.json").read_text())["eval"]["final"]["rate"]
-    rng = random.Random(0)
-    rows = [trial(root, k, args.budget, args.workers, rng.uniform(0.2, span), ref, ref_final)
-            for k in range(args.trials)]
+    rng, rows, window = random.Random(0), [], span
+    for k in range(args.trials):
+        row = trial(root, k, args.budget, args.workers, rng.uniform(0.2, window), ref, ref_final)
+        rows.append(row)
+        if not row["killed"]:  # it finished sooner than the reference: later kills land earlier
+            window = max(0.5, min(window, row["seconds_to_finish_or_kill"]))
     counts = {
         "trials": len(rows), "killed": sum(r["killed"] for r in rows),
         "resumed": sum(r["resume_ok"] for r in rows),
@@ -177,6 +204,7 @@ def trials(args: argparse.Namespace, root: Path) -> tuple[dict, list[dict], floa
         "same_evaluations_as_uninterrupted": sum(r["same_evaluations"] for r in rows),
         "same_final_rate": sum(r["same_final"] for r in rows),
     }
+    counts["kill_window_seconds_at_end"] = round(window, 1)
     return counts, rows, span
 
 

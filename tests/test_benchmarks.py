@@ -138,3 +138,29 @@ def test_memory_rounds_quick(tmp_path):
     assert all(m > 50 for m in data["rss_mib"])  # a process holding torch
     assert abs(data["slope_mib_per_round"]) < 5  # toy-1d's failure models are a few floats
     assert "MiB a round" in out
+
+
+def test_near_misses_counts_parts_per_phase_from_real_ledgers(tmp_path):
+    from banel_framework.ledger import Ledger
+
+    texts = {"banel": [(1, "xaey"), (1, "zz"), (2, "ebq"), (2, "aeb"), (3, "qq")],
+             "tempered": [(1, "ae"), (2, "ae"), (2, "eb")]}
+    for method, rows in texts.items():
+        (tmp_path / "cmp" / method / "seed0").mkdir(parents=True)
+        ledger = Ledger(tmp_path / "cmp" / method / "seed0" / "ledger.sqlite")
+        ledger.budget = 10
+        for i, (rnd, text) in enumerate(rows):
+            ledger.reserve(rnd, [f"k{i}"], [text])
+            ledger.record([(f"k{i}", float(text == "aeb"))])
+        ledger.close()
+    env = {**os.environ, "BANEL_BENCH_RESULTS": str(tmp_path / "results")}
+    res = subprocess.run([sys.executable, str(BENCH / "near_misses.py"), str(tmp_path / "cmp"),
+                          "--parts", "ae", "eb"], env=env, capture_output=True, text=True,
+                         check=False)
+    assert res.returncode == 0, res.stderr
+    rows = {r["method"]: r for r in
+            json.loads((tmp_path / "results" / "near_misses.json").read_text())["rows"]}
+    b, t = rows["banel"], rows["tempered"]
+    assert (b["first_candidates"], b["first_ae"], b["first_eb"]) == (2, 0.5, 0.0)
+    assert (b["later_candidates"], b["later_ae"], b["later_eb"]) == (3, 1 / 3, 2 / 3)
+    assert (t["first_ae"], t["later_ae"], t["later_eb"]) == (1.0, 0.5, 0.5)
