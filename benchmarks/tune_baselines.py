@@ -5,7 +5,10 @@ be added, e.g. beta for rnd and count). Every setting runs as a normal run direc
 (resumable; rerunning skips finished ones) on seeds that the comparison does not use (default
 100, 101), and the best setting per method is the one with the highest mean final success
 rate (with `--select distinct`: the most distinct successes found within the budget; `novel`:
-the final rate on samples new to the ledger). Writes benchmarks/results/<name>.json.
+the final rate on samples new to the ledger). With `--floor prior` only settings whose final
+rate on every seed is at least the lower end of that seed's prior-rate interval compete (none
+may end below pretrained); when none is left, all compete and the JSON says so. Writes
+benchmarks/results/<name>.json.
 
   python benchmarks/tune_baselines.py --task addition-attack --budget 2000
   python benchmarks/tune_baselines.py --task toy-1d --budget 100 --quick
@@ -71,6 +74,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a two-point grid")
     ap.add_argument("--select", choices=sorted(SELECT), default="final",
                     help="what the best setting maximises (ties: the final rate)")
+    ap.add_argument("--floor", choices=["none", "prior"], default="none",
+                    help="prior: only settings that end at or above the prior's rate on every "
+                    "seed compete")
     args = ap.parse_args()
     grid = json.loads(args.grid) if args.grid else (QUICK_GRID if args.quick else GRID)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -79,7 +85,7 @@ def main() -> None:
     host, rows = get_host(), []
     for method in args.methods.split(","):
         for opts in settings(method, grid):
-            start, finals, novel, distinct = time.perf_counter(), [], [], []
+            start, finals, novel, distinct, prior_low = time.perf_counter(), [], [], [], []
             for seed in seeds:
                 layers = [base, {"task": args.task, "method": method, "seed": seed,
                                  "budget": args.budget, "progress": False,
@@ -88,20 +94,31 @@ def main() -> None:
                 finals.append(s["eval"]["final"]["rate"])
                 novel.append(s["eval"]["final"].get("novel_rate"))
                 distinct.append(s.get("discovery", {}).get("distinct_successes"))
+                prior = s["eval"].get("prior") or {}
+                prior_low.append((prior.get("ci") or [prior.get("rate", 0.0)])[0])
             row = {"method": method, "options": opts, "finals": finals,
                    "final_mean": statistics.mean(finals), "novel": novel,
-                   "distinct": distinct, "seconds": time.perf_counter() - start}
+                   "distinct": distinct, "prior_low": prior_low,
+                   "above_prior": all(f >= lo for f, lo in zip(finals, prior_low)),
+                   "seconds": time.perf_counter() - start}
             rows.append(row)
             print(f"{method:9s} {name_of(opts):34s} final mean {row['final_mean']:.4g} "
                   f"({', '.join(f'{f:.3g}' for f in finals)}), distinct successes {distinct}",
                   flush=True)
-    best = {m: max((r for r in rows if r["method"] == m), key=SELECT[args.select])
-            for m in args.methods.split(",")}
+    best, floor_met = {}, {}
+    for m in args.methods.split(","):
+        mine = [r for r in rows if r["method"] == m]
+        kept = [r for r in mine if r["above_prior"]] if args.floor == "prior" else mine
+        floor_met[m] = bool(kept)
+        if not kept:
+            print(f"{m}: no setting ends at or above the prior on every seed; all compete")
+        best[m] = max(kept or mine, key=SELECT[args.select])
     for m, r in best.items():
         print(f"best {m}: {r['options']} (final mean {r['final_mean']:.4g})")
     write(args.name or f"tune_{args.task}_b{args.budget}" + ("_quick" if args.quick else ""),
           {"task": args.task, "budget": args.budget, "seeds": seeds, "sets": args.sets,
-           "grid": grid, "select": args.select, "rows": rows,
+           "grid": grid, "select": args.select, "floor": args.floor,
+           "floor_met": floor_met, "rows": rows,
            "best": {m: r["options"] for m, r in best.items()}})
 
 
