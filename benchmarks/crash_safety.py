@@ -12,7 +12,16 @@ next ones, so that a slow reference run does not leave most trials unkilled.
     python benchmarks/crash_safety.py --trials 100 [--workers 8 [--executor processes]]
     python benchmarks/crash_safety.py --trials 5 --workers 8 --executor ray --ray-cluster
     python benchmarks/crash_safety.py --trials 10 --task addition-attack
-    python benchmarks/crash_safety.py --quick          # 2 trials, for the tests
+    python benchmarks/crash_safety.py --chain 30 --trials 0   # one run killed 30 times
+    python benchmarks/crash_safety.py --quick          # a chain of 10 kills, for the tests
+
+With --chain K one run is killed K times, each time at a random point of its progress (after
+0-4 more finished evaluations, then up to 0.3 s more, so that kills land in oracle
+calls, fits, distillation and evaluation), resumed after each kill, and checked after each:
+no duplicate key, nothing finished lost since the last check, never over budget; the last
+resume runs to the end and is compared with the uninterrupted run. A chain costs one process
+start-up per kill instead of a whole run per trial, which is what lets the default tests kill
+ten times.
 
 With --ray-cluster the script first starts a Ray head (`ray start --head`, its own port) that
 outlives every driver: each run and resume attaches to it through RAY_ADDRESS, as on a real
@@ -42,6 +51,7 @@ BANEL = [sys.executable, "-m", "banel_framework.cli"]
 
 EXECUTOR = "threads"  # with --workers above 1 (--executor)
 TASK = "toy-1d"  # --task
+CHAIN = False  # --chain: one sample an oracle call in every run, the reference's too
 
 #: per task: settings that keep a trial short (every phase of a round still runs)
 TASK_SETS = {
@@ -54,8 +64,12 @@ TASK_SETS = {
 
 
 def args_for(out: Path, budget: int, workers: int) -> list[str]:
-    ex = ["--set", f"oracle.executor={EXECUTOR}", "--set", f"oracle.workers={workers}",
-          "--set", "oracle.batch_size=1"] if workers > 1 else []
+    ex = ["--set", f"oracle.executor={EXECUTOR}", "--set", f"oracle.workers={workers}"] \
+        if workers > 1 else []
+    if workers > 1 or CHAIN:  # one sample a call: kills land between single evaluations
+        ex += ["--set", "oracle.batch_size=1"]
+    if CHAIN and TASK == "toy-1d":  # 10 NREs in 0.5 s: a kill 0-0.3 s after a target lands near it
+        ex += ["--set", "task_options.oracle_seconds=0.05"]
     return ["run", "--task", TASK, "--out", str(out), "--budget", str(budget), "-q",
             "--seed", "3",
             "--set", "rounds.samples_per_round=10",
@@ -109,6 +123,66 @@ def trial(root: Path, k: int, budget: int, workers: int, delay: float, ref: list
     }
 
 
+def done_count(out: Path) -> int:
+    """Finished evaluations in a live run's ledger (0 before it exists)."""
+    try:
+        con = sqlite3.connect(f"file:{out / 'ledger.sqlite'}?mode=ro", uri=True, timeout=1)
+        try:
+            return con.execute("SELECT COUNT(*) FROM evaluations WHERE status = 'done'").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return 0
+
+
+def chain(root: Path, kills: int, budget: int, workers: int, ref: list[tuple], ref_final: float,
+          rng: random.Random) -> dict:
+    """One run killed `kills` times at random points of its progress; checked after each."""
+    out = root / "chain"
+    rows, seen = [], {}
+    for k in range(kills):
+        cmd = BANEL + (["resume", str(out), "-q"] if (out / "ledger.sqlite").exists()
+                       else args_for(out, budget, workers))
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        target, extra = done_count(out) + rng.randint(0, 4), rng.uniform(0, 0.3)
+        deadline = time.time() + 300
+        while proc.poll() is None and done_count(out) < target and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(extra)
+        killed = proc.poll() is None
+        if killed:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        now = ledger(out) if (out / "ledger.sqlite").exists() else []
+        keys = [key for key, _, _ in now]
+        done = {key: r for key, st, r in now if st == "done"}
+        rows.append({"kill": k, "killed": killed, "done_at_kill": len(done),
+                     "duplicate_keys": len(keys) - len(set(keys)),
+                     "lost": sum(1 for key, r in seen.items() if done.get(key) != r),
+                     "over_budget": max(0, len(keys) - budget)})
+        seen = done
+        if not killed:  # it reached the end before the kill
+            break
+    res = subprocess.run(BANEL + ["resume", str(out), "-q"], capture_output=True)
+    after = ledger(out)
+    keys = [key for key, _, _ in after]
+    summary = json.loads((out / "summary.json").read_text()) if res.returncode == 0 else {}
+    final = ((summary.get("eval") or {}).get("final") or {}).get("rate")
+    return {
+        "kills": sum(r["killed"] for r in rows), "resumed": res.returncode == 0,
+        "checks_with_duplicate_keys": sum(r["duplicate_keys"] > 0 for r in rows)
+        + (len(keys) != len(set(keys))),
+        "checks_with_lost_evaluations": sum(r["lost"] > 0 for r in rows)
+        + sum(1 for key, r in seen.items() if dict((a, c) for a, _, c in after).get(key) != r),
+        "checks_over_budget": sum(r["over_budget"] > 0 for r in rows) + (len(keys) > budget),
+        "same_evaluations_as_uninterrupted": [(a, c) for a, _, c in after]
+        == [(a, c) for a, _, c in ref],
+        "same_final_rate": final == ref_final,
+        "finished_evaluations_at_each_kill": [r["done_at_kill"] for r in rows],
+        "error": res.stderr.decode()[-300:] if res.returncode else "",
+    }
+
+
 def start_cluster(cpus: int) -> dict[str, str]:
     """A Ray head outside every driver; the environment that attaches a driver to it."""
     import socket
@@ -145,19 +219,22 @@ def main() -> None:
     ap.add_argument("--ray-cluster", action="store_true",
                     help="attach every driver to a Ray head started here (with --executor ray)")
     ap.add_argument("--task", default="toy-1d", choices=sorted(TASK_SETS))
-    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--chain", type=int, default=0, metavar="K",
+                    help="also kill one run K times, resuming after each")
+    ap.add_argument("--quick", action="store_true", help="a chain of 10 kills, no other trial")
     args = ap.parse_args()
     if args.ray_cluster and args.executor != "ray":
         ap.error("--ray-cluster needs --executor ray")
-    global EXECUTOR, TASK
+    global EXECUTOR, TASK, CHAIN
     EXECUTOR, TASK = args.executor, args.task
     if args.quick:
-        args.trials, args.budget = 2, 20
+        args.trials, args.chain, args.budget = 0, 10, 36
+    CHAIN = bool(args.chain)
     root = Path(tempfile.mkdtemp())
     cluster = start_cluster(max(args.workers, 2)) if args.ray_cluster else {}
     os.environ.update(cluster)  # every driver below attaches to it
     try:
-        counts, rows, span = trials(args, root)
+        counts, rows, span, chained = trials(args, root)
         if cluster:
             time.sleep(5)  # the owners are dead: Ray reclaims their actors
             counts["cluster_cpus_held_after"] = cluster_cpus_held(cluster)
@@ -166,6 +243,12 @@ def main() -> None:
             subprocess.run(["ray", "stop", "--force"], capture_output=True)
     for key, value in counts.items():
         print(f"{key:>34}: {value}")
+    if chained:
+        print(f"chain of kills of one run (finished evaluations at each kill: "
+              f"{chained['finished_evaluations_at_each_kill']}):")
+        for key, value in chained.items():
+            if key != "finished_evaluations_at_each_kill":
+                print(f"{key:>34}: {value}")
     print(f"({args.task}: uninterrupted run {span:.1f} s; kills after 0.2 s to "
           f"{counts['kill_window_seconds_at_end']:.1f}-{span:.1f} s; workers "
           f"{args.workers}{f', {args.executor}' if args.workers > 1 else ''}"
@@ -178,11 +261,12 @@ def main() -> None:
     if args.task != "toy-1d":
         name += f"_{args.task}"
     write("crash_safety" + name,
-          {"args": vars(args), "counts": counts, "trials": rows, "run_seconds": span})
+          {"args": vars(args), "counts": counts, "trials": rows, "chain": chained,
+           "run_seconds": span})
 
 
-def trials(args: argparse.Namespace, root: Path) -> tuple[dict, list[dict], float]:
-    """The uninterrupted reference run, then the killed-and-resumed trials; their counts."""
+def trials(args: argparse.Namespace, root: Path) -> tuple[dict, list[dict], float, dict]:
+    """The uninterrupted reference run, the killed-and-resumed trials, the chain; counts."""
     start = time.perf_counter()
     subprocess.run(BANEL + args_for(root / "ref", args.budget, args.workers), check=True,
                    capture_output=True)
@@ -205,7 +289,9 @@ def trials(args: argparse.Namespace, root: Path) -> tuple[dict, list[dict], floa
         "same_final_rate": sum(r["same_final"] for r in rows),
     }
     counts["kill_window_seconds_at_end"] = round(window, 1)
-    return counts, rows, span
+    chained = chain(root, args.chain, args.budget, args.workers, ref, ref_final, rng) \
+        if args.chain else {}
+    return counts, rows, span, chained
 
 
 if __name__ == "__main__":
