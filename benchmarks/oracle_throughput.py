@@ -5,7 +5,13 @@ sample per call (`oracle.batch_size=1`), so an ideal executor with W workers rea
 NRE/s. The same script measures the ledger's own cost per NRE with an oracle that does not sleep.
 
     python benchmarks/oracle_throughput.py --quick    # 0.1 s a call, 1 and 4 workers
-    python benchmarks/oracle_throughput.py            # 1 s a call, 1-8 workers
+    python benchmarks/oracle_throughput.py            # 1 s a call, 1-8 workers, 8 waves each
+
+Each configuration makes `--waves` calls per worker (W x waves NREs; --quick: 8 NREs for every
+configuration). Two rates are printed: over the whole span, from the first call to the last
+result (it includes the pool's start: spawning processes, starting Ray actors, unpickling the
+oracle), and in steady state, after the first wave (the evaluations after the W-th result,
+over the time from that result to the last).
 """
 
 from __future__ import annotations
@@ -43,27 +49,39 @@ def one(executor: str, workers: int, seconds: float, n: int, root: Path) -> dict
     con = sqlite3.connect(out / "ledger.sqlite")
     first, last, done = con.execute("SELECT MIN(called_at), MAX(finished_at), COUNT(*) FROM "
                                     "evaluations WHERE status = 'done'").fetchone()
+    ends = [t for (t,) in con.execute("SELECT finished_at FROM evaluations WHERE status = 'done' "
+                                      "ORDER BY finished_at")]
     con.close()
     span = last - first
+    steady = None
+    if done > workers and ends[-1] > ends[workers - 1]:  # after the first wave's W results
+        steady = (done - workers) / (ends[-1] - ends[workers - 1])
     return {"executor": executor, "workers": workers, "oracle_seconds": seconds, "nre": done,
             "span_seconds": span, "nre_per_second": done / span if span > 0 else None,
-            "run_seconds": wall}
+            "steady_nre_per_second": steady, "run_seconds": wall}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--waves", type=int, default=8, help="calls per worker (not with --quick)")
     args = ap.parse_args()
     seconds, workers = (0.1, [1, 4]) if args.quick else (1.0, [1, 2, 4, 8])
-    n = (2 if args.quick else 4) * max(workers)
+
+    def n(w: int) -> int:
+        return 2 * max(workers) if args.quick else args.waves * w
+
     root = Path(tempfile.mkdtemp())
-    rows = [one("inline", 1, seconds, n, root)]
+    rows = [one("inline", 1, seconds, n(1), root)]
     for ex in EXECUTORS:  # --quick: pools of processes and Ray actors at 4 workers only
         ws = workers if not args.quick or ex == "threads" else workers[-1:]
-        rows += [one(ex, w, seconds, n, root) for w in ws]
+        rows += [one(ex, w, seconds, n(w), root) for w in ws]
     for r in rows:
+        steady = r["steady_nre_per_second"]
+        tail = f"; after the first wave {steady:.2f}" if steady else ""
         print(f"{r['executor']:>9} x{r['workers']}: {r['nre_per_second']:.2f} NRE/s "
-              f"(ideal {r['workers'] / seconds:.2f}; {r['nre']} NREs in {r['span_seconds']:.2f} s)")
+              f"(ideal {r['workers'] / seconds:.2f}; {r['nre']} NREs in {r['span_seconds']:.2f} s)"
+              + tail)
     # the ledger's own cost: an oracle that does not sleep, inline, one sample a call
     base = one("inline", 1, 0.0, 100, root)
     overhead_ms = 1000 * base["span_seconds"] / base["nre"]
