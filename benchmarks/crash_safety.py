@@ -106,16 +106,23 @@ def trial(root: Path, k: int, budget: int, workers: int, delay: float, ref: list
         res = subprocess.run(BANEL + ["resume", str(out), "-q"], capture_output=True)
     else:  # killed before the run directory appeared: start it again
         res = subprocess.run(BANEL + args_for(out, budget, workers), capture_output=True)
+    return {"delay": delay, "killed": not finished_first, "seconds_to_finish_or_kill": took,
+            "done_before_kill": len(done_before), **outcome(out, res, done_before, budget, ref,
+                                                             ref_final)}
+
+
+def outcome(out: Path, res: subprocess.CompletedProcess, done_before: dict, budget: int,
+            ref: list[tuple], ref_final: float) -> dict:
+    """The finished run's ledger against what was done before the last kill and the reference."""
     after = ledger(out)
     keys = [key for key, _, _ in after]
+    rewards = {key: r for key, _, r in after}
     summary = json.loads((out / "summary.json").read_text()) if res.returncode == 0 else {}
     final = ((summary.get("eval") or {}).get("final") or {}).get("rate")
     return {
-        "delay": delay, "killed": not finished_first, "seconds_to_finish_or_kill": took, "done_before_kill": len(done_before),
         "resume_ok": res.returncode == 0,
         "duplicate_keys": len(keys) - len(set(keys)),
-        "lost": sum(1 for key, r in done_before.items()
-                    if dict((a, c) for a, _, c in after).get(key) != r),
+        "lost": sum(1 for key, r in done_before.items() if rewards.get(key) != r),
         "over_budget": max(0, len(keys) - budget),
         "same_evaluations": [(a, c) for a, _, c in after] == [(a, c) for a, _, c in ref],
         "same_final": final == ref_final,
@@ -164,22 +171,17 @@ def chain(root: Path, kills: int, budget: int, workers: int, ref: list[tuple], r
         if not killed:  # it reached the end before the kill
             break
     res = subprocess.run(BANEL + ["resume", str(out), "-q"], capture_output=True)
-    after = ledger(out)
-    keys = [key for key, _, _ in after]
-    summary = json.loads((out / "summary.json").read_text()) if res.returncode == 0 else {}
-    final = ((summary.get("eval") or {}).get("final") or {}).get("rate")
+    end = outcome(out, res, seen, budget, ref, ref_final)
     return {
-        "kills": sum(r["killed"] for r in rows), "resumed": res.returncode == 0,
+        "kills": sum(r["killed"] for r in rows), "resumed": end["resume_ok"],
         "checks_with_duplicate_keys": sum(r["duplicate_keys"] > 0 for r in rows)
-        + (len(keys) != len(set(keys))),
-        "checks_with_lost_evaluations": sum(r["lost"] > 0 for r in rows)
-        + sum(1 for key, r in seen.items() if dict((a, c) for a, _, c in after).get(key) != r),
-        "checks_over_budget": sum(r["over_budget"] > 0 for r in rows) + (len(keys) > budget),
-        "same_evaluations_as_uninterrupted": [(a, c) for a, _, c in after]
-        == [(a, c) for a, _, c in ref],
-        "same_final_rate": final == ref_final,
+        + (end["duplicate_keys"] > 0),
+        "checks_with_lost_evaluations": sum(r["lost"] > 0 for r in rows) + (end["lost"] > 0),
+        "checks_over_budget": sum(r["over_budget"] > 0 for r in rows) + (end["over_budget"] > 0),
+        "same_evaluations_as_uninterrupted": end["same_evaluations"],
+        "same_final_rate": end["same_final"],
         "finished_evaluations_at_each_kill": [r["done_at_kill"] for r in rows],
-        "error": res.stderr.decode()[-300:] if res.returncode else "",
+        "error": end["error"],
     }
 
 
@@ -249,8 +251,9 @@ def main() -> None:
         for key, value in chained.items():
             if key != "finished_evaluations_at_each_kill":
                 print(f"{key:>34}: {value}")
-    print(f"({args.task}: uninterrupted run {span:.1f} s; kills after 0.2 s to "
-          f"{counts['kill_window_seconds_at_end']:.1f}-{span:.1f} s; workers "
+    window = (f"kills after 0.2 s to {counts['kill_window_seconds_at_end']:.1f}-{span:.1f} s; "
+              if args.trials else "")
+    print(f"({args.task}: uninterrupted run {span:.1f} s; {window}workers "
           f"{args.workers}{f', {args.executor}' if args.workers > 1 else ''}"
           f"{', attached to a Ray cluster' if cluster else ''})")
     name = "_quick" if args.quick else f"_w{args.workers}"
