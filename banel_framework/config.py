@@ -58,6 +58,10 @@ class FailureModelConfig(Section):
         "(its log-likelihood is pushed down with this weight; a negative has weight 1); "
         "0 = the paper's fit on failures only."
     )
+    max_counter_examples: int | None = Field(
+        None, ge=1, description="Fit phi on at most this many known successes, a seeded random "
+        "subset each round (None: all; the fit's cost grows with them)."
+    )
     fit: FitSettings = Field(default_factory=FitSettings, description="Fitting schedule for phi.")
     options: dict[str, Any] = Field(default_factory=dict, description="Options of the builder.")
 

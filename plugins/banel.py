@@ -240,7 +240,8 @@ class BanelMethod(RoundMethod):
         extra: dict[str, Any] = {}
         counter: list[str] = []
         if fm.success_weight > 0:  # known successes so far, as counter-examples
-            counter = successes_upto(run, r)
+            counter = capped(successes_upto(run, r), fm.max_counter_examples,
+                             run.seed(r, "counter_examples"))
             extra = {"counter_examples": Samples.from_keys(counter) if counter else None,
                      "counter_weight": fm.success_weight}
         phi, fit = self.failure_builder.fit(self._parent(st.posterior), Samples.from_keys(keys),
@@ -439,6 +440,14 @@ def mix(dc: DistillConfig, distilled: Generator, prior: Generator) -> Generator:
 def successes_upto(run: Run, r: int) -> list[str]:
     """Keys of the ledger's successes found in rounds up to r."""
     return [e.key for e in run.ledger.solutions() if e.round <= r]
+
+
+def capped(keys: list[str], cap: int | None, seed: int) -> list[str]:
+    """At most cap of the keys, a seeded random subset in ledger order (all when cap is None)."""
+    if cap is None or len(keys) <= cap:
+        return keys
+    pick = torch.randperm(len(keys), generator=torch.Generator().manual_seed(seed))[:cap]
+    return [keys[i] for i in sorted(pick.tolist())]
 
 
 def distill_data(run: Run, dc: DistillConfig, samples: Samples, r: int,

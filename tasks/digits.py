@@ -57,10 +57,15 @@ class Digits0to6(Task):
             "budget": 5000,
             "rounds": {"samples_per_round": 100, "draw_batch_size": 1024,
                        "max_draws_per_round": 200_000},
-            "banel": {"distill": {"enabled": False},
+            # distil every round, the sixes found so far as 40% of each fit, from the last
+            # proposal: the posterior compounds (docs/digits.md, "Distilling every round")
+            "banel": {"distill": {"enabled": True, "acceptance_below": 1.0, "samples": 2000,
+                                  "init": "proposal", "dedupe": True, "success_share": 0.4},
                       # sixes found so far join each phi's fit as counter-examples (docs/digits.md)
                       "failure_model": {"fit": {"epochs": 50, "lr": 1e-3, "batch_size": 32},
-                                        "success_weight": 1.0},
+                                        "success_weight": 1.0,
+                                        # a fit on all of them grows to minutes a round
+                                        "max_counter_examples": 256},
                       "posterior": {"filter_factor": 0.5}},
             # the final rate on enough samples to expect about 30 successes at the 12x the
             # benchmark measured (prior 1.2e-4): its interval then excludes 1

@@ -57,6 +57,24 @@ def test_runs_pass_the_ledgers_successes_so_far(tmp_path):
     assert max(found.values()) > 0  # the test exercised counter-examples
 
 
+def test_max_counter_examples_fits_a_seeded_subset_of_the_successes(tmp_path):
+    from banel_plugins.banel import capped
+
+    keys = [f"k{i}" for i in range(10)]
+    assert capped(keys, None, 1) == keys and capped(keys, 10, 1) == keys
+    sub = capped(keys, 4, 1)
+    assert len(sub) == 4 and set(sub) <= set(keys) and sub == sorted(sub, key=keys.index)
+    assert sub == capped(keys, 4, 1) and any(capped(keys, 4, s) != sub for s in range(2, 6))
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["run", "--out", str(out), "-q", "--budget", "300",
+                                    "--set", "banel.failure_model.success_weight=0.5",
+                                    "--set", "banel.failure_model.max_counter_examples=2"])
+    assert res.exit_code == 0, res.output
+    run = open_run(out)
+    used = [d["phi_counter_examples"] for _, _, d in run.ledger.rounds() if d.get("failure_model")]
+    assert max(used) == 2 and len(run.ledger.solutions()) > 2  # the cap bound the fit
+
+
 def test_success_weight_needs_a_builder_that_takes_counter_examples():
     class Plain(FailureModelBuilder):
         def fit(self, parent, negatives, settings, *, from_scratch, seed, **kw):
