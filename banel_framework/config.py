@@ -62,6 +62,10 @@ class FailureModelConfig(Section):
         None, ge=1, description="Fit phi on at most this many known successes, a seeded random "
         "subset each round (None: all; the fit's cost grows with them)."
     )
+    min_failures: int = Field(
+        1, ge=1, description="Add no region in a round whose fit would see fewer negatives "
+        "than this (a phi fitted on a handful of failures rejects nothing and costs filtering)."
+    )
     fit: FitSettings = Field(default_factory=FitSettings, description="Fitting schedule for phi.")
     options: dict[str, Any] = Field(default_factory=dict, description="Options of the builder.")
 

@@ -225,8 +225,8 @@ class BanelMethod(RoundMethod):
         evs = (run.ledger.evaluations(round_=r, status="done") if fm.data == "round"
                else run.ledger.evaluations(upto_round=r, status="done"))
         keys = [e.key for e in evs if (e.reward or 0) <= 0 or self.options.train_on_positives]
-        if not keys:
-            return None, {"failure_model": None, "phi_samples": 0}
+        if len(keys) < fm.min_failures:
+            return None, {"failure_model": None, "phi_samples": len(keys)}
         pc = self.options.posterior
         held: list[str] = []
         if pc.calibrate is not None:  # negatives of this round the fit never sees
