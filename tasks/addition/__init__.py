@@ -146,11 +146,12 @@ class AdditionAttack(Task):
         # (reference = prior, phi from the prior on the round's negatives). Successes found so
         # far are counter-examples in phi's fit (weight 100) and 40% of each distillation
         # fit: a departure from the paper's failures-only method (set both to 0 to restore it).
+        # Distillation runs after every round (acceptance_below 1.0; 0.5 until 2026-12-03).
         return {
             "budget": 7500,
             "rounds": {"samples_per_round": 500, "draw_batch_size": 4096,
                        "max_draws_per_round": 2_000_000},
-            "banel": {"distill": {"enabled": True, "acceptance_below": 0.5, "samples": 5000,
+            "banel": {"distill": {"enabled": True, "acceptance_below": 1.0, "samples": 5000,
                                   "dedupe": True, "init": "proposal", "success_share": 0.4,
                                   "fit": {"epochs": 2, "lr": 1e-3, "batch_size": 128}},
                       "failure_model": {"init": "proposal", "data": "all", "success_weight": 100.0,
