@@ -62,9 +62,10 @@ class FailureModelConfig(Section):
         None, ge=1, description="Fit phi on at most this many known successes, a seeded random "
         "subset each round (None: all; the fit's cost grows with them)."
     )
-    min_failures: int = Field(
-        1, ge=1, description="Add no region in a round whose fit would see fewer negatives "
-        "than this (a phi fitted on a handful of failures rejects nothing and costs filtering)."
+    min_failure_share: float = Field(
+        0.0, ge=0, le=1, description="Add no region in a round where less than this share of "
+        "the evaluations failed (a phi fitted on a round of mostly successes rejects nothing "
+        "and costs filtering); 0: a region whenever there are negatives."
     )
     fit: FitSettings = Field(default_factory=FitSettings, description="Fitting schedule for phi.")
     options: dict[str, Any] = Field(default_factory=dict, description="Options of the builder.")

@@ -225,7 +225,7 @@ class BanelMethod(RoundMethod):
         evs = (run.ledger.evaluations(round_=r, status="done") if fm.data == "round"
                else run.ledger.evaluations(upto_round=r, status="done"))
         keys = [e.key for e in evs if (e.reward or 0) <= 0 or self.options.train_on_positives]
-        if len(keys) < fm.min_failures:
+        if not keys or (fm.min_failure_share > 0 and skip_round(run, r, fm.min_failure_share)):
             return None, {"failure_model": None, "phi_samples": len(keys)}
         pc = self.options.posterior
         held: list[str] = []
@@ -435,6 +435,13 @@ def load_generator(template: Generator, path: Path) -> Generator:
 def mix(dc: DistillConfig, distilled: Generator, prior: Generator) -> Generator:
     """The distilled proposal, mixed with the prior when banel.distill.prior_mix > 0."""
     return Mixture(distilled, prior, dc.prior_mix) if dc.prior_mix > 0 else distilled
+
+
+def skip_round(run: Run, r: int, share: float) -> bool:
+    """Whether less than `share` of round r's evaluations failed."""
+    evs = run.ledger.evaluations(round_=r, status="done")
+    failed = sum(1 for e in evs if (e.reward or 0) <= 0)
+    return bool(evs) and failed < share * len(evs)
 
 
 def successes_upto(run: Run, r: int) -> list[str]:
