@@ -222,16 +222,16 @@ class BanelMethod(RoundMethod):
     def _fit_failure_model(self, run: Run, st: BanelState, r: int
                            ) -> tuple[LogProbModel | None, dict[str, Any]]:
         fm = self.options.failure_model
-        evs = (run.ledger.evaluations(round_=r, status="done") if fm.data == "round"
-               else run.ledger.evaluations(upto_round=r, status="done"))
+        this_round = run.ledger.evaluations(round_=r, status="done")
+        own = [e.key for e in this_round if (e.reward or 0) <= 0]  # this round's failures
+        evs = this_round if fm.data == "round" else run.ledger.evaluations(upto_round=r,
+                                                                           status="done")
         keys = [e.key for e in evs if (e.reward or 0) <= 0 or self.options.train_on_positives]
-        if not keys or (fm.min_failure_share > 0 and skip_round(run, r, fm.min_failure_share)):
+        if not keys or len(own) < fm.min_failure_share * len(this_round):
             return None, {"failure_model": None, "phi_samples": len(keys)}
         pc = self.options.posterior
         held: list[str] = []
         if pc.calibrate is not None:  # negatives of this round the fit never sees
-            own = [e.key for e in run.ledger.evaluations(round_=r, status="done")
-                   if (e.reward or 0) <= 0]
             gen = torch.Generator().manual_seed(run.seed(r, "holdout"))
             order = torch.randperm(len(own), generator=gen).tolist()
             held = [own[i] for i in order[:max(1, round(pc.holdout * len(own)))]] if own else []
@@ -435,13 +435,6 @@ def load_generator(template: Generator, path: Path) -> Generator:
 def mix(dc: DistillConfig, distilled: Generator, prior: Generator) -> Generator:
     """The distilled proposal, mixed with the prior when banel.distill.prior_mix > 0."""
     return Mixture(distilled, prior, dc.prior_mix) if dc.prior_mix > 0 else distilled
-
-
-def skip_round(run: Run, r: int, share: float) -> bool:
-    """Whether less than `share` of round r's evaluations failed."""
-    evs = run.ledger.evaluations(round_=r, status="done")
-    failed = sum(1 for e in evs if (e.reward or 0) <= 0)
-    return bool(evs) and failed < share * len(evs)
 
 
 def successes_upto(run: Run, r: int) -> list[str]:
