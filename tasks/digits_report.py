@@ -87,7 +87,7 @@ def solution_grid(run: Run, task: Digits0to6, path: Path) -> Path:
 
 
 def write_report(run: Run, task: Digits0to6, out_dir: Path) -> list[Path]:
-    """The four PNGs of a digits run."""
+    """The PNGs of a digits run (the posterior and rejection pictures only for BaNEL's)."""
     levels = task.options.levels
     prior = run.prior
     files = []
@@ -95,15 +95,16 @@ def write_report(run: Run, task: Digits0to6, out_dir: Path) -> list[Path]:
     files.append(save_grid(digits_data.images(prior_s, levels), levels,
                            out_dir / "digits_prior.png",
                            f"prior samples ({task.name}; red: malformed sequence)"))
-    states = list(replay(run))
-    picked = pick_rounds(states)
-    base = Posterior(prior, prior, None, [], run.config.rounds.temperature)
-    files.append(save_rows(posterior_rows(run, base, picked, levels), levels,
-                           out_dir / "digits_posterior.png",
-                           "posterior samples by round (acc: acceptance; red: malformed)"))
-    files.append(save_rows(rejected_rows(run, states, picked, levels), levels,
-                           out_dir / "digits_rejected.png",
-                           "most failure-like proposals each round rejected "
-                           "(highest kappa log p_phi - log p_ref first)"))
+    states = list(replay(run))  # empty for a method without a posterior
+    if states:
+        picked = pick_rounds(states)
+        base = Posterior(prior, prior, None, [], run.config.rounds.temperature)
+        files.append(save_rows(posterior_rows(run, base, picked, levels), levels,
+                               out_dir / "digits_posterior.png",
+                               "posterior samples by round (acc: acceptance; red: malformed)"))
+        files.append(save_rows(rejected_rows(run, states, picked, levels), levels,
+                               out_dir / "digits_rejected.png",
+                               "most failure-like proposals each round rejected "
+                               "(highest kappa log p_phi - log p_ref first)"))
     files.append(solution_grid(run, task, out_dir / "digits_solutions.png"))
     return files

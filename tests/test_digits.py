@@ -141,6 +141,23 @@ def test_first_rejection_matches_the_posterior_and_the_ratio_estimate_is_consist
         rate_curve(run, n=100, m=100, seed=0)
 
 
+def test_a_baseline_run_gets_the_pictures_that_do_not_need_a_posterior(tmp_path, monkeypatch):
+    monkeypatch.setenv("BANEL_CACHE", str(tmp_path / "cache"))
+    plugins.reset()
+    args = ["run", "--task", "digits-0to6", "--method", "reinforce", "--out", str(tmp_path / "r"),
+            "-q", "--budget", "40", "--seed", "1"]
+    for s in [*TINY, "rounds.samples_per_round=20", "eval.samples=100", "eval.prior_samples=200",
+              "eval.final_samples=100"]:
+        args += ["--set", s]
+    res = CliRunner().invoke(main, args)
+    plugins.reset()
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    digits = sorted(p for p in summary["plots"] if "digits_" in p)
+    assert digits == ["plots/digits_prior.png", "plots/digits_solutions.png"]
+    assert "report failed" not in (tmp_path / "r" / "run.log").read_text()
+
+
 @pytest.mark.slow
 def test_default_prior_rate_is_measurable_and_in_range():
     """The shipped recipe (d_model 32, 100 epochs on the zeros) lands between 1e-5 and 1e-3."""
