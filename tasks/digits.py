@@ -17,6 +17,19 @@ if TYPE_CHECKING:  # pragma: no cover
     from banel_framework.run import Run
 
 
+#: The baselines' settings chosen on held-out seeds 100-101 at 5,000 NREs (most distinct sixes
+#: among settings that end at or above the prior on both seeds; grids in
+#: benchmarks/results/tune_digits-0to6_b5000_<method>.json, docs/baselines.md). The GA's grid
+#: found no six at any mutation rate, so its generic defaults stay.
+TUNED: dict[str, dict[str, Any]] = {
+    "reinforce": {"lr": 1e-3, "kl_coef": 0.0},
+    "nsr": {"lr": 1e-3, "positive_weight": 0.0, "kl_coef": 0.0},
+    "rnd": {"lr": 1e-3, "beta": 0.01, "kl_coef": 0.0},  # the beta grid: _rnd_beta.json
+    "count": {"lr": 1e-4, "beta": 0.1, "kl_coef": 0.0},
+    "tempered": {"temperature": 2.0},
+}
+
+
 class DigitsOptions(Options):
     """Options of the digits-0to6 task."""
 
@@ -55,6 +68,7 @@ class Digits0to6(Task):
     def defaults(self) -> dict[str, Any]:
         return {
             "budget": 5000,
+            **TUNED,
             "rounds": {"samples_per_round": 100, "draw_batch_size": 1024,
                        "max_draws_per_round": 200_000},
             # distil every round, the sixes found so far as 40% of each fit, from the last
