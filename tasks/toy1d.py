@@ -136,3 +136,10 @@ class Toy1d(Task):
 @hookimpl
 def register_tasks(register):
     register(Toy1d.name, Toy1d, default=True)
+
+
+@hookimpl
+def register_failure_models(register):
+    from .toy1d_kernel import OrdinalKernelFailureModel
+
+    register("ordinal-kernel", OrdinalKernelFailureModel)
