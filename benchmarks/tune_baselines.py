@@ -1,7 +1,8 @@
 """Tune the policy-gradient baselines as a fair user would: a small grid on held-out seeds.
 
 The grid holds learning rate, batch size and baseline decay by default (any method option can
-be added, e.g. beta for rnd and count). Every setting runs as a normal run directory
+be added, e.g. beta for rnd and count; nested ones with dots, e.g.
+"failure_model.options.bandwidth" for banel). Every setting runs as a normal run directory
 (resumable; rerunning skips finished ones) on seeds that the comparison does not use (default
 100, 101), and the best setting per method is the one with the highest mean final success
 rate (with `--select distinct`: the most distinct successes found within the budget; `novel`:
@@ -52,12 +53,25 @@ SELECT = {
 def settings(method: str, grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """Every combination of the grid's options that `method` has."""
     fields = getattr(get_host().registry.get("method", method).obj, "Options", None)
-    keys = [k for k in grid if fields is not None and k in fields.model_fields]
+    keys = [k for k in grid if fields is not None and k.split(".")[0] in fields.model_fields]
     return [dict(zip(keys, vals)) for vals in itertools.product(*(grid[k] for k in keys))]
 
 
+def nested(opts: dict[str, Any]) -> dict[str, Any]:
+    """Dotted keys ("failure_model.options.bandwidth") as nested sections."""
+    out: dict[str, Any] = {}
+    for key, value in opts.items():
+        *parents, last = key.split(".")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    return out
+
+
 def name_of(opts: dict[str, Any]) -> str:
-    return "-".join(f"{k}{v:g}" for k, v in opts.items())
+    return "-".join(f"{k.split('.')[-1]}{v:g}" if isinstance(v, (int, float)) else
+                    f"{k.split('.')[-1]}{v}" for k, v in opts.items())
 
 
 def main() -> None:
@@ -89,7 +103,7 @@ def main() -> None:
             for seed in seeds:
                 layers = [base, {"task": args.task, "method": method, "seed": seed,
                                  "budget": args.budget, "progress": False,
-                                 method: opts}]
+                                 method: nested(opts)}]
                 s, _ = run_one(out / method / name_of(opts) / f"seed{seed}", layers, host, False)
                 finals.append(s["eval"]["final"]["rate"])
                 novel.append(s["eval"]["final"].get("novel_rate"))

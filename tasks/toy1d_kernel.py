@@ -24,6 +24,9 @@ class OrdinalKernelOptions(Options):
     """Options of the ordinal-kernel failure model."""
 
     bandwidth: float = Field(1.0, gt=0, description="Standard deviation of the kernel, in bins.")
+    reach: float | None = Field(
+        None, gt=0, description="Cut the kernel off beyond this many bandwidths (None: the full "
+        "Gaussian; its tails reject far bins where the prior is tiny).")
     prior_share: float = Field(
         0.1, ge=0, lt=1, description="Share of p_phi kept from the parent (the prior): "
         "keeps log p_phi finite everywhere.")
@@ -53,7 +56,10 @@ class OrdinalKernelFailureModel(FailureModelBuilder):
                 else torch.softmax(logits.detach().float().cpu(), 0))
         idx = torch.arange(bins, dtype=torch.float32)
         centres = negatives.tokens[:, 0].float().cpu()
-        kernel = torch.exp(-0.5 * ((idx[:, None] - centres[None, :]) / self.options.bandwidth) ** 2)
+        z = (idx[:, None] - centres[None, :]) / self.options.bandwidth
+        kernel = torch.exp(-0.5 * z ** 2)
+        if self.options.reach is not None:
+            kernel = kernel * (z.abs() <= self.options.reach)
         kde = (kernel / kernel.sum(0, keepdim=True)).mean(1)
         share = self.options.prior_share
         mass = (1 - share) * kde + share * base

@@ -124,14 +124,19 @@ def test_unseen_task_quick(tmp_path):
 
 
 def test_sparse_suite_quick(tmp_path):
-    out = quick(tmp_path, "sparse_suite.py", "--variants", "toy-tail", "--methods",
-                "pretrained,banel")
+    out = quick(tmp_path, "sparse_suite.py", "--variants", "toy-tail", "toy-tail-ordinal",
+                "--methods", "pretrained,banel")
     data = json.loads((tmp_path / "results" / "sparse_suite_quick.json").read_text())
     toy = data["variants"]["toy-tail"]
     assert toy["budget"] == 40 and 5e-6 < toy["prior_rate"] < 2e-5  # exact: the toy's support
     assert toy["prior_expected_in_budget"] < 0.5
     assert [r["method"] for r in toy["rows"]] == ["pretrained", "banel"]
     assert "met" in toy["goal"] and "goal (banel" in out
+    # the ordinal-kernel variant runs banel only; its goal is read against toy-tail's others
+    ordinal = data["variants"]["toy-tail-ordinal"]
+    assert [r["method"] for r in ordinal["rows"]] == ["banel"]
+    assert ordinal["goal"]["best_other_seeds_with_success"] == toy["rows"][0][
+        "seeds_with_success"]
 
 
 def test_memory_rounds_quick(tmp_path):
@@ -167,3 +172,16 @@ def test_near_misses_counts_parts_per_phase_from_real_ledgers(tmp_path):
     assert (b["first_candidates"], b["first_ae"], b["first_eb"]) == (2, 0.5, 0.0)
     assert (b["later_candidates"], b["later_ae"], b["later_eb"]) == (3, 1 / 3, 2 / 3)
     assert (t["first_ae"], t["later_ae"], t["later_eb"]) == (1.0, 0.5, 0.5)
+
+
+def test_tuning_grids_reach_nested_options():
+    sys.path.insert(0, str(BENCH))
+    from tune_baselines import name_of, nested, settings
+
+    grid = {"failure_model.options.bandwidth": [1, 2], "failure_model.options.reach": [None],
+            "not_an_option": [1]}
+    got = settings("banel", grid)
+    assert got == [{"failure_model.options.bandwidth": 1, "failure_model.options.reach": None},
+                   {"failure_model.options.bandwidth": 2, "failure_model.options.reach": None}]
+    assert nested(got[0]) == {"failure_model": {"options": {"bandwidth": 1, "reach": None}}}
+    assert name_of(got[1]) == "bandwidth2-reachNone"

@@ -71,3 +71,15 @@ def test_on_the_toy_tail_the_ordinal_kernel_finds_what_the_finetune_model_cannot
     assert kernel["discovery"]["nre_to_first_success"] <= 100
     config = yaml.safe_load((tmp_path / "kernel" / "config.yaml").read_text())
     assert config["banel"]["failure_model"]["name"] == "ordinal-kernel"
+
+
+def test_a_kernel_with_a_reach_leaves_bins_beyond_it_at_the_prior_share():
+    theta = prior()
+    builder = OrdinalKernelFailureModel(OrdinalKernelOptions(bandwidth=2.0, reach=1.0,
+                                                             prior_share=0.1))
+    phi, _ = builder.fit(theta, Samples.from_sequences([[72]]), FitSettings(),
+                         from_scratch=False, seed=0)
+    every = Samples.from_sequences([[i] for i in range(100)])
+    ratio = (phi.log_prob(every) - theta.log_prob(every)).exp()
+    assert ratio[75].item() == pytest.approx(0.1, rel=1e-4)  # 1.5 bandwidths away: cut off
+    assert ratio[74] > 2 and ratio[70] > 2  # within reach
