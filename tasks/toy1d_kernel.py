@@ -23,9 +23,10 @@ from banel_framework.samples import Samples
 class OrdinalKernelOptions(Options):
     """Options of the ordinal-kernel failure model."""
 
-    bandwidth: float = Field(1.0, gt=0, description="Standard deviation of the kernel, in bins.")
+    bandwidth: float = Field(2.0, gt=0, description="Standard deviation of the kernel, in bins "
+                             "(2 and reach 3: chosen on the sparse suite's toy tail).")
     reach: float | None = Field(
-        None, gt=0, description="Cut the kernel off beyond this many bandwidths (None: the full "
+        3.0, gt=0, description="Cut the kernel off beyond this many bandwidths (None: the full "
         "Gaussian; its tails reject far bins where the prior is tiny).")
     prior_share: float = Field(
         0.1, ge=0, lt=1, description="Share of p_phi kept from the parent (the prior): "
