@@ -1,5 +1,5 @@
 """The sparse suite: task variants where the prior expects at most 0.5 successes within the
-budget, every method at its defaults on each, one table.
+budget, every method at its defaults on each (on toy-tail, the settings tuned on it), one table.
 
     python benchmarks/sparse_suite.py --seeds 3                      # every variant
     python benchmarks/sparse_suite.py --seeds 3 --variants toy-tail motif
@@ -8,7 +8,8 @@ budget, every method at its defaults on each, one table.
 Each variant is one `banel compare` (resumable: rerun with the same --out to finish it). The
 motif variant is the task of docs/writing-a-task-plugin.md, installed from the page. Prints and
 writes benchmarks/results/sparse_suite.json (sparse_suite_quick.json with --quick): per variant
-the prior's rate and the successes it expects within the budget, then per method the seeds
+the prior's rate and the successes it expects within the budget (variants not rerun keep
+their earlier figures in the file; each row records its own seeds), then per method the seeds
 that found a success, the distinct successes, the NREs to the first and the final rate, and
 whether the issue's goal (BaNEL finds a first success in twice as many seeds as the best other
 method, and 3x its distinct successes) is met.
