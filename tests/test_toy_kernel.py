@@ -26,7 +26,7 @@ def prior(bins=100):
                                       TrainerConfig())
 
 
-def test_the_kernel_puts_mass_on_the_negatives_neighbours_and_stays_normalised():
+def test_the_kernel_puts_mass_on_the_negatives_neighbours_and_stays_normalised(tmp_path):
     theta = prior()
     builder = OrdinalKernelFailureModel(OrdinalKernelOptions(bandwidth=2.0, prior_share=0.1))
     phi, fit = builder.fit(theta, Samples.from_sequences([[70], [72]]), FitSettings(),
@@ -40,6 +40,8 @@ def test_the_kernel_puts_mass_on_the_negatives_neighbours_and_stays_normalised()
     assert fit.steps == 0 and fit.extra["negatives"] == 2
     # the parent is untouched; a saved phi loads as a categorical of the same shape
     assert torch.allclose(theta.log_prob(every), log_theta)
+    phi.save(tmp_path / "phi.pt")
+    assert torch.allclose(builder.load(theta, tmp_path / "phi.pt").log_prob(every), log_phi)
 
 
 def test_the_kernel_refuses_a_generator_without_a_categorical_table():
