@@ -258,16 +258,20 @@ def _nan(x: Any) -> bool:
     return isinstance(x, float) and math.isnan(x)
 
 
-def draw_new(run: Run, posterior: Posterior, r: int, n: int) -> Proposal:
-    """Up to n accepted samples of `posterior` that are new to the ledger and unique; a
-    proposal that stops the run when none came within rounds.max_draws_per_round."""
+def draw_new(run: Run, posterior: Posterior, r: int, n: int,
+             also: set[str] | None = None) -> Proposal:
+    """Up to n accepted samples of `posterior` that are new to the ledger (and not in `also`)
+    and unique; a proposal that stops the run when none came within rounds.max_draws_per_round."""
     rc = run.config.rounds
+    if n <= 0:
+        return Proposal(Samples.empty(), {"proposals_drawn": 0, "accepted": 0})
+    exclude = run.is_known if not also else (lambda key: key in also or run.is_known(key))
 
     def show(res: Any) -> None:
         run.set_progress(round=r, drawn=res.drawn, acc=f"{res.acceptance:.3g}")
 
     res = posterior.draw(n, seed=run.seed(r, "draw"), batch_size=rc.draw_batch_size,
-                         max_draws=rc.max_draws_per_round, exclude=run.is_known,
+                         max_draws=rc.max_draws_per_round, exclude=exclude,
                          unique=True, on_batch=show)
     data = {
         "proposals_drawn": res.drawn,

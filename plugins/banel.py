@@ -72,6 +72,11 @@ class BanelOptions(Options):
     exclude_known_failures: bool = Field(
         False, description="The posterior also rejects every sample the ledger knows to fail "
         "(exactly: they are known failures), in distillation draws and evaluations too.")
+    explore_neighbours: float = Field(
+        0.0, ge=0, le=1, description="Share of each round's candidates drawn as the proposal's "
+        "completions of random prefixes of the ledger's successes that pass the regions (new "
+        "to the ledger, evaluated: NREs spent near what succeeded; needs a generator with "
+        "complete(); 0 = the paper's posterior samples only).")
 
 
 @dataclass
@@ -97,6 +102,7 @@ class BanelMethod(RoundMethod):
             o.failure_model.success_weight = 0.0
             o.distill.success_share = o.distill.success_neighbours = 0.0
             o.posterior.guard_successes = o.train_on_positives = False
+            o.explore_neighbours = 0.0
             setattr(p.config, self.name, o.model_dump(mode="json"))  # recorded in config.yaml
         reg = p.host.registry
         fm = o.failure_model
@@ -127,6 +133,9 @@ class BanelMethod(RoundMethod):
                 not getattr(p.generator_cls, "completes_prefixes", False):
             raise ConfigError(f"invalid configuration: banel.distill.success_neighbours needs a "
                               f"generator that completes prefixes; {p.generator_name!r} does not")
+        if o.explore_neighbours > 0 and not getattr(p.generator_cls, "completes_prefixes", False):
+            raise ConfigError(f"invalid configuration: banel.explore_neighbours needs a "
+                              f"generator that completes prefixes; {p.generator_name!r} does not")
 
     # -- the steps -------------------------------------------------------------------------
 
@@ -140,8 +149,17 @@ class BanelMethod(RoundMethod):
         return state.posterior
 
     def propose(self, run: Run, state: BanelState, r: int, n: int) -> Proposal:
-        prop = draw_new(run, state.posterior, r, n)
+        share = self.options.explore_neighbours
+        known = successes_upto(run, r - 1) if share > 0 else []
+        near = neighbours(run, state.posterior, known, round(share * n), r, "explore") \
+            if known else Samples.empty()
+        prop = draw_new(run, state.posterior, r, n - len(near), also=set(near.keys()))
+        if len(near):
+            prop.samples = Samples.cat([near, prop.samples])
+            prop.stop = None
         prop.data["regions"] = len(state.posterior.regions)
+        if share > 0:
+            prop.data["explored_neighbours"] = len(near)
         return prop
 
     def learn(self, run: Run, state: BanelState, r: int, batch: Batch) -> dict[str, Any]:
@@ -471,12 +489,13 @@ def distill_data(run: Run, dc: DistillConfig, samples: Samples, r: int,
     return Samples.cat(parts), len(known), n_near
 
 
-def neighbours(run: Run, posterior: Posterior, known: list[str], n: int, r: int) -> Samples:
+def neighbours(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
+               tag: str = "neighbours") -> Samples:
     """Up to n distinct completions, by the current proposal, of random prefixes of the known
     successes, kept when no failure region rejects them and the ledger has not evaluated them."""
     proposal = trainable(posterior.proposal)
     base = Samples.from_keys(known)
-    gen = torch.Generator().manual_seed(run.seed(r, "neighbours"))
+    gen = torch.Generator().manual_seed(run.seed(r, tag))
     kept: set[str] = set()
     rows: list[Samples] = []
     for attempt in range(8):  # a few batches; fewer neighbours rather than a long search
@@ -484,7 +503,7 @@ def neighbours(run: Run, posterior: Posterior, known: list[str], n: int, r: int)
         prefixes = base.select(pick)
         cut = 1 + (torch.rand(len(pick), generator=gen) * (prefixes.lengths - 1).clamp(min=1)).long()
         prefixes = Samples(prefixes.tokens, torch.minimum(cut, prefixes.lengths - 1).clamp(min=1))
-        done = proposal.complete(prefixes, seed=run.seed(r, "neighbours", attempt))
+        done = proposal.complete(prefixes, seed=run.seed(r, tag, attempt))
         rejected, _ = posterior.reject_mask(done)
         take = []
         for i, key in enumerate(done.keys()):

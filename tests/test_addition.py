@@ -79,7 +79,8 @@ def test_quick_run_with_tiny_pretrained_models(tmp_path):
     res = CliRunner().invoke(main, ["run", "--out", str(out), "--budget", "120", *TINY,
                                     "--set", "banel.distill.acceptance_below=1.0",
                                     "--set", "banel.distill.samples=500",
-                                    "--set", "banel.distill.success_neighbours=0.5"])
+                                    "--set", "banel.distill.success_neighbours=0.5",
+                                    "--set", "banel.explore_neighbours=0.5"])
     assert res.exit_code == 0, res.output + repr(res.exception)
     s = json.loads((out / "summary.json").read_text())
     assert s["nre_used"] == 120 and s["rounds"] == 3
@@ -96,6 +97,11 @@ def test_quick_run_with_tiny_pretrained_models(tmp_path):
     run = open_run(out)
     rows = [d for _, _, d in run.ledger.rounds()]
     assert all(d["distilled"] and d["distill_neighbours"] > 0 for d in rows)
+    # explore_neighbours: half of each later round's NREs go to new neighbours of successes
+    assert rows[0]["explored_neighbours"] == 0  # no success is known before round 1
+    assert all(0 < d["explored_neighbours"] <= 20 for d in rows[1:])
+    keys = [e.key for e in run.ledger.evaluations()]
+    assert len(keys) == len(set(keys)) == 120  # none paid twice
     st = run.method.restore(run)
     known = [e.key for e in run.ledger.solutions()]
     near = neighbours(run, st.posterior, known, 30, 99)

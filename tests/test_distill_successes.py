@@ -68,3 +68,11 @@ def test_neighbours_need_a_generator_that_completes_prefixes(tmp_path):
     assert res.exit_code != 0
     assert "success_neighbours needs a generator that completes prefixes" in res.output
     assert "Traceback" not in res.output
+
+
+def test_explored_neighbours_need_a_generator_that_completes_prefixes(tmp_path):
+    res = CliRunner().invoke(main, ["run", "--out", str(tmp_path / "r"), "--budget", "20",
+                                    "--set", "banel.explore_neighbours=0.3"])
+    assert res.exit_code != 0
+    assert "explore_neighbours needs a generator that completes prefixes" in res.output
+    assert "Traceback" not in res.output
