@@ -77,6 +77,9 @@ class BanelOptions(Options):
         "completions of random prefixes of the ledger's successes that pass the regions (new "
         "to the ledger, evaluated: NREs spent near what succeeded; needs a generator with "
         "complete(); 0 = the paper's posterior samples only).")
+    explore_keep: float = Field(
+        0.0, ge=0, lt=1, description="Least share of a success's tokens that each explored "
+        "neighbour keeps as its prefix (0: any prefix of at least one token).")
 
 
 @dataclass
@@ -151,7 +154,8 @@ class BanelMethod(RoundMethod):
     def propose(self, run: Run, state: BanelState, r: int, n: int) -> Proposal:
         share = self.options.explore_neighbours
         known = successes_upto(run, r - 1) if share > 0 else []
-        near = neighbours(run, state.posterior, known, round(share * n), r, "explore") \
+        near = neighbours(run, state.posterior, known, round(share * n), r, "explore",
+                          self.options.explore_keep) \
             if known else Samples.empty()
         prop = draw_new(run, state.posterior, r, n - len(near), also=set(near.keys()))
         if len(near):
@@ -490,9 +494,10 @@ def distill_data(run: Run, dc: DistillConfig, samples: Samples, r: int,
 
 
 def neighbours(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
-               tag: str = "neighbours") -> Samples:
+               tag: str = "neighbours", keep: float = 0.0) -> Samples:
     """Up to n distinct completions, by the current proposal, of random prefixes of the known
-    successes, kept when no failure region rejects them and the ledger has not evaluated them."""
+    successes (at least a share `keep` of each), kept when no failure region rejects them and
+    the ledger has not evaluated them."""
     proposal = trainable(posterior.proposal)
     base = Samples.from_keys(known)
     gen = torch.Generator().manual_seed(run.seed(r, tag))
@@ -501,7 +506,8 @@ def neighbours(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
     for attempt in range(8):  # a few batches; fewer neighbours rather than a long search
         pick = torch.randint(len(known), (max(n, 1) * 2,), generator=gen)
         prefixes = base.select(pick)
-        cut = 1 + (torch.rand(len(pick), generator=gen) * (prefixes.lengths - 1).clamp(min=1)).long()
+        lo = torch.ceil(keep * prefixes.lengths).long().clamp(min=1)
+        cut = lo + (torch.rand(len(pick), generator=gen) * (prefixes.lengths - lo).clamp(min=1)).long()
         prefixes = Samples(prefixes.tokens, torch.minimum(cut, prefixes.lengths - 1).clamp(min=1))
         done = proposal.complete(prefixes, seed=run.seed(r, tag, attempt))
         rejected, _ = posterior.reject_mask(done)

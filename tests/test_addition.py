@@ -113,6 +113,11 @@ def test_quick_run_with_tiny_pretrained_models(tmp_path):
         assert not run.method.scorer.reject(region.reference.log_prob(near), log_phi).any()
     seqs = [tuple(map(int, k.split(","))) for k in known]
     assert all(any(tuple(n[:1]) == s[:1] for s in seqs) for n in near.sequences())
+    # explore_keep: each neighbour keeps at least that share of a success as its prefix
+    long = neighbours(run, st.posterior, known, 30, 99, "explore", keep=0.7)
+    assert len(long) > 0
+    assert all(any(len(s) >= 2 and tuple(n[:max(1, -(-7 * len(s) // 10))]) ==
+                   s[:max(1, -(-7 * len(s) // 10))] for s in seqs) for n in long.sequences())
 
 
 def test_leading_zero_option_changes_the_oracle(tmp_path):
