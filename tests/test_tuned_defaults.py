@@ -16,7 +16,7 @@ RESULTS = Path(__file__).parent.parent / "benchmarks" / "results"
 TUNING = {
     "toy-1d": ["tune_toy-1d_b100"],
     "addition-attack": [f"tune_addition-attack_b7500_{m}" for m in ("reinforce", "rnd", "count",
-                                                                    "nsr", "tempered")],
+                                                                    "nsr", "tempered", "ga")],
     # the GA's digits grid found no six at any setting: its generic defaults stay (not listed)
     # (rnd_beta, a beta grid at rnd's chosen lr, comes after rnd and wins)
     "digits-0to6": [f"tune_digits-0to6_b5000_{m}" for m in ("reinforce", "rnd", "rnd_beta",

@@ -36,6 +36,8 @@ TUNED: dict[str, dict[str, Any]] = {
     "nsr": {"lr": 3e-4, "batch_size": 100, "kl_coef": 0.0},
     # T 1.25, 1.5, 2, 3 tried: 5, 5 / 6, 4 / 19, 11 / 19, 20 distinct successes (3 is the edge).
     "tempered": {"temperature": 3.0},
+    # mutation rate 0.02, 0.05, 0.1 (generic), 0.2: 449, 516 / 273, 542 / 132, 350 / 211, 129.
+    "ga": {"mutation_rate": 0.02},
 }
 
 
