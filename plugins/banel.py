@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from banel_framework.mixture import Mixture, trainable
 from banel_framework.posterior import Posterior, RejectionRegion, calibrated_slack, guard_slack
 from banel_framework.rounds import Batch, Proposal, RoundMethod, draw_new
 from banel_framework.run import Plan, Run
-from banel_framework.samples import Samples
+from banel_framework.samples import Samples, key_sequence
 
 
 class DistillConfig(Section):
@@ -80,6 +81,11 @@ class BanelOptions(Options):
     explore_keep: float = Field(
         0.0, ge=0, lt=1, description="Least share of a success's tokens that each explored "
         "neighbour keeps as its prefix (0: any prefix of at least one token).")
+    explore_mutations: float = Field(
+        0.0, ge=0, le=1, description="Share of each round's candidates drawn as one-token "
+        "substitutions of the ledger's successes (tokens seen in successes) that pass the "
+        "regions and are new to the ledger: the GA's mutation, filtered by the failure "
+        "models (0 = off; with explore_neighbours their sum is at most 1).")
 
 
 @dataclass
@@ -105,7 +111,7 @@ class BanelMethod(RoundMethod):
             o.failure_model.success_weight = 0.0
             o.distill.success_share = o.distill.success_neighbours = 0.0
             o.posterior.guard_successes = o.train_on_positives = False
-            o.explore_neighbours = 0.0
+            o.explore_neighbours = o.explore_mutations = 0.0
             setattr(p.config, self.name, o.model_dump(mode="json"))  # recorded in config.yaml
         reg = p.host.registry
         fm = o.failure_model
@@ -136,6 +142,9 @@ class BanelMethod(RoundMethod):
                 not getattr(p.generator_cls, "completes_prefixes", False):
             raise ConfigError(f"invalid configuration: banel.distill.success_neighbours needs a "
                               f"generator that completes prefixes; {p.generator_name!r} does not")
+        if o.explore_neighbours + o.explore_mutations > 1:
+            raise ConfigError("invalid configuration: banel.explore_neighbours + "
+                              "banel.explore_mutations must be at most 1")
         if o.explore_neighbours > 0 and not getattr(p.generator_cls, "completes_prefixes", False):
             raise ConfigError(f"invalid configuration: banel.explore_neighbours needs a "
                               f"generator that completes prefixes; {p.generator_name!r} does not")
@@ -152,18 +161,23 @@ class BanelMethod(RoundMethod):
         return state.posterior
 
     def propose(self, run: Run, state: BanelState, r: int, n: int) -> Proposal:
-        share = self.options.explore_neighbours
-        known = successes_upto(run, r - 1) if share > 0 else []
+        share, flips = self.options.explore_neighbours, self.options.explore_mutations
+        known = successes_upto(run, r - 1) if share + flips > 0 else []
         near = neighbours(run, state.posterior, known, round(share * n), r, "explore",
                           self.options.explore_keep) \
-            if known else Samples.empty()
+            if known and share > 0 else Samples.empty()
+        mutated = mutations(run, state.posterior, known, round(flips * n), r,
+                            avoid=set(near.keys())) if known and flips > 0 else Samples.empty()
+        near = Samples.cat([near, mutated]) if len(mutated) else near
         prop = draw_new(run, state.posterior, r, n - len(near), also=set(near.keys()))
         if len(near):
             prop.samples = Samples.cat([near, prop.samples])
             prop.stop = None
         prop.data["regions"] = len(state.posterior.regions)
         if share > 0:
-            prop.data["explored_neighbours"] = len(near)
+            prop.data["explored_neighbours"] = len(near) - len(mutated)
+        if flips > 0:
+            prop.data["explored_mutations"] = len(mutated)
         return prop
 
     def learn(self, run: Run, state: BanelState, r: int, batch: Batch) -> dict[str, Any]:
@@ -521,6 +535,43 @@ def neighbours(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
         if len(kept) >= n:
             break
     return Samples.cat(rows)
+
+
+def mutations(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
+              avoid: set[str] = frozenset()) -> Samples:
+    """Up to n distinct one-token substitutions of the known successes (tokens from those the
+    successes use; a final token they all share is kept), kept when no failure region rejects
+    them and the ledger has not evaluated them."""
+    seqs = [key_sequence(k) for k in known]
+    term = len({s[-1] for s in seqs if s}) == 1
+    alphabet = sorted({t for s in seqs for t in (s[:-1] if term else s)})
+    rng = random.Random(run.seed(r, "mutate"))
+    kept: set[str] = set()
+    rows: list[Samples] = []
+    for _ in range(8):  # a few batches; fewer mutants rather than a long search
+        batch = []
+        for _ in range(max(n, 1) * 2):
+            s = list(rng.choice(seqs))
+            room = len(s) - term
+            if room < 1 or len(alphabet) < 2:
+                continue
+            i = rng.randrange(room)
+            s[i] = rng.choice([t for t in alphabet if t != s[i]])
+            batch.append(s)
+        if not batch:
+            break
+        cand = Samples.from_sequences(batch)
+        rejected, _ = posterior.reject_mask(cand)
+        take = []
+        for i, key in enumerate(cand.keys()):
+            if len(kept) < n and not rejected[i] and key not in kept and key not in avoid \
+                    and not run.ledger.is_known(key):
+                kept.add(key)
+                take.append(i)
+        rows.append(cand.select(take))
+        if len(kept) >= n:
+            break
+    return Samples.cat(rows) if rows else Samples.empty()
 
 
 def observed_best(run: Run) -> int | None:

@@ -18,7 +18,7 @@ from banel_tasks.addition.arith import (
 from click.testing import CliRunner
 
 from banel_framework.cli import main
-from banel_plugins.banel import neighbours
+from banel_plugins.banel import mutations, neighbours
 from banel_framework.run import open_run
 from banel_framework.samples import Samples
 
@@ -113,6 +113,13 @@ def test_quick_run_with_tiny_pretrained_models(tmp_path):
         assert not run.method.scorer.reject(region.reference.log_prob(near), log_phi).any()
     seqs = [tuple(map(int, k.split(","))) for k in known]
     assert all(any(tuple(n[:1]) == s[:1] for s in seqs) for n in near.sequences())
+    # explore_mutations: one-token substitutions of successes, new and not rejected
+    flips = mutations(run, st.posterior, known, 30, 99)
+    assert 0 < len(flips) <= 30 and len(set(flips.keys())) == len(flips)
+    assert not any(run.ledger.is_known(k) for k in flips.keys())
+    assert not st.posterior.reject_mask(flips)[0].any()
+    assert all(any(len(f) == len(s) and sum(a != b for a, b in zip(f, s)) == 1 for s in seqs)
+               for f in map(tuple, flips.sequences()))
     # explore_keep: each neighbour keeps at least that share of a success as its prefix
     long = neighbours(run, st.posterior, known, 30, 99, "explore", keep=0.7)
     assert len(long) > 0
