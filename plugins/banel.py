@@ -168,7 +168,7 @@ class BanelMethod(RoundMethod):
             if known and share > 0 else Samples.empty()
         mutated = mutations(run, state.posterior, known, round(flips * n), r,
                             avoid=set(near.keys())) if known and flips > 0 else Samples.empty()
-        near = Samples.cat([near, mutated]) if len(mutated) else near
+        near = Samples.cat([near, mutated])
         prop = draw_new(run, state.posterior, r, n - len(near), also=set(near.keys()))
         if len(near):
             prop.samples = Samples.cat([near, prop.samples])
@@ -524,14 +524,7 @@ def neighbours(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
         cut = lo + (torch.rand(len(pick), generator=gen) * (prefixes.lengths - lo).clamp(min=1)).long()
         prefixes = Samples(prefixes.tokens, torch.minimum(cut, prefixes.lengths - 1).clamp(min=1))
         done = proposal.complete(prefixes, seed=run.seed(r, tag, attempt))
-        rejected, _ = posterior.reject_mask(done)
-        take = []
-        for i, key in enumerate(done.keys()):
-            if len(kept) < n and not rejected[i] and key not in kept \
-                    and not run.ledger.is_known(key):
-                kept.add(key)
-                take.append(i)
-        rows.append(done.select(take))
+        rows.append(_keep_new(run, posterior, done, kept, n))
         if len(kept) >= n:
             break
     return Samples.cat(rows)
@@ -560,18 +553,24 @@ def mutations(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
             batch.append(s)
         if not batch:
             break
-        cand = Samples.from_sequences(batch)
-        rejected, _ = posterior.reject_mask(cand)
-        take = []
-        for i, key in enumerate(cand.keys()):
-            if len(kept) < n and not rejected[i] and key not in kept and key not in avoid \
-                    and not run.ledger.is_known(key):
-                kept.add(key)
-                take.append(i)
-        rows.append(cand.select(take))
+        rows.append(_keep_new(run, posterior, Samples.from_sequences(batch), kept, n, avoid))
         if len(kept) >= n:
             break
-    return Samples.cat(rows) if rows else Samples.empty()
+    return Samples.cat(rows)
+
+
+def _keep_new(run: Run, posterior: Posterior, cand: Samples, kept: set[str], n: int,
+              avoid: set[str] = frozenset()) -> Samples:
+    """The candidates no region rejects, new to the ledger, to `kept` and to `avoid`, until
+    `kept` holds n (it is updated)."""
+    rejected, _ = posterior.reject_mask(cand)
+    take = []
+    for i, key in enumerate(cand.keys()):
+        if len(kept) < n and not rejected[i] and key not in kept and key not in avoid \
+                and not run.ledger.is_known(key):
+            kept.add(key)
+            take.append(i)
+    return cand.select(take)
 
 
 def observed_best(run: Run) -> int | None:
