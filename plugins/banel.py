@@ -86,6 +86,11 @@ class BanelOptions(Options):
         "substitutions of the ledger's successes (tokens seen in successes) that pass the "
         "regions and are new to the ledger: the GA's mutation, filtered by the failure "
         "models (0 = off; with explore_neighbours their sum is at most 1).")
+    explore_adapt: bool = Field(
+        False, description="Set each round's mutation share from the ledger: with the "
+        "mutants' and the posterior's candidates' success rates so far (Beta(1, 1) means) "
+        "r_m and r_p, the share is r_m / (r_m + r_p), kept within 0.1..0.9 "
+        "(explore_mutations is the share until a mutant has been evaluated).")
 
 
 @dataclass
@@ -112,6 +117,7 @@ class BanelMethod(RoundMethod):
             o.distill.success_share = o.distill.success_neighbours = 0.0
             o.posterior.guard_successes = o.train_on_positives = False
             o.explore_neighbours = o.explore_mutations = 0.0
+            o.explore_adapt = False
             setattr(p.config, self.name, o.model_dump(mode="json"))  # recorded in config.yaml
         reg = p.host.registry
         fm = o.failure_model
@@ -145,6 +151,10 @@ class BanelMethod(RoundMethod):
         if o.explore_neighbours + o.explore_mutations > 1:
             raise ConfigError("invalid configuration: banel.explore_neighbours + "
                               "banel.explore_mutations must be at most 1")
+        if o.explore_adapt and o.explore_mutations <= 0:
+            raise ConfigError("invalid configuration: banel.explore_adapt needs "
+                              "banel.explore_mutations > 0 (the share until a mutant has "
+                              "been evaluated)")
         if o.explore_neighbours > 0 and not getattr(p.generator_cls, "completes_prefixes", False):
             raise ConfigError(f"invalid configuration: banel.explore_neighbours needs a "
                               f"generator that completes prefixes; {p.generator_name!r} does not")
@@ -162,6 +172,8 @@ class BanelMethod(RoundMethod):
 
     def propose(self, run: Run, state: BanelState, r: int, n: int) -> Proposal:
         share, flips = self.options.explore_neighbours, self.options.explore_mutations
+        if self.options.explore_adapt:
+            flips = mutation_share(self.options, arm_record(run, r))
         known = successes_upto(run, r - 1) if share + flips > 0 else []
         near = neighbours(run, state.posterior, known, round(share * n), r, "explore",
                           self.options.explore_keep) \
@@ -178,6 +190,8 @@ class BanelMethod(RoundMethod):
             prop.data["explored_neighbours"] = len(near) - len(mutated)
         if flips > 0:
             prop.data["explored_mutations"] = len(mutated)
+        if self.options.explore_adapt:
+            prop.data["mutation_share"] = flips
         return prop
 
     def learn(self, run: Run, state: BanelState, r: int, batch: Batch) -> dict[str, Any]:
@@ -557,6 +571,38 @@ def mutations(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
         if len(kept) >= n:
             break
     return Samples.cat(rows)
+
+
+#: The least and the most of a round's candidates that banel.explore_adapt gives to mutants.
+ADAPT_BOUNDS = (0.1, 0.9)
+
+
+def arm_record(run: Run, r: int) -> dict[str, list[int]]:
+    """[NREs, successes] of the mutants and of the posterior's own candidates in the rounds
+    before r (a round's explored neighbours come first in the ledger, then its mutants)."""
+    tally = {"mutations": [0, 0], "posterior": [0, 0]}
+    for q, _, d in run.ledger.rounds():
+        if q >= r:
+            break
+        first = d.get("explored_neighbours") or 0
+        last = first + (d.get("explored_mutations") or 0)
+        for i, e in enumerate(run.ledger.evaluations(round_=q)):
+            if e.status != "done" or i < first:
+                continue
+            arm = tally["mutations" if i < last else "posterior"]
+            arm[0] += 1
+            arm[1] += (e.reward or 0) > 0
+    return tally
+
+
+def mutation_share(o: BanelOptions, tally: dict[str, list[int]]) -> float:
+    """banel.explore_adapt's share of mutants: r_m / (r_m + r_p), within ADAPT_BOUNDS."""
+    (n_m, s_m), (n_p, s_p) = tally["mutations"], tally["posterior"]
+    if n_m == 0:
+        return o.explore_mutations
+    r_m, r_p = (s_m + 1) / (n_m + 2), (s_p + 1) / (n_p + 2)
+    lo, hi = ADAPT_BOUNDS
+    return min(max(r_m / (r_m + r_p), lo), hi, 1 - o.explore_neighbours)
 
 
 def _keep_new(run: Run, posterior: Posterior, cand: Samples, kept: set[str], n: int,

@@ -18,7 +18,13 @@ from banel_tasks.addition.arith import (
 from click.testing import CliRunner
 
 from banel_framework.cli import main
-from banel_plugins.banel import mutations, neighbours
+from banel_plugins.banel import (
+    BanelOptions,
+    arm_record,
+    mutation_share,
+    mutations,
+    neighbours,
+)
 from banel_framework.run import open_run
 from banel_framework.samples import Samples
 
@@ -80,7 +86,9 @@ def test_quick_run_with_tiny_pretrained_models(tmp_path):
                                     "--set", "banel.distill.acceptance_below=1.0",
                                     "--set", "banel.distill.samples=500",
                                     "--set", "banel.distill.success_neighbours=0.5",
-                                    "--set", "banel.explore_neighbours=0.5"])
+                                    "--set", "banel.explore_neighbours=0.5",
+                                    "--set", "banel.explore_mutations=0.2",
+                                    "--set", "banel.explore_adapt=true"])
     assert res.exit_code == 0, res.output + repr(res.exception)
     s = json.loads((out / "summary.json").read_text())
     assert s["nre_used"] == 120 and s["rounds"] == 3
@@ -102,6 +110,12 @@ def test_quick_run_with_tiny_pretrained_models(tmp_path):
     assert all(0 < d["explored_neighbours"] <= 20 for d in rows[1:])
     keys = [e.key for e in run.ledger.evaluations()]
     assert len(keys) == len(set(keys)) == 120  # none paid twice
+    # explore_adapt: each round's mutation share follows the arms' success rates in the ledger
+    for r, d in enumerate(rows, start=1):
+        assert d["mutation_share"] == mutation_share(run.method.options, arm_record(run, r))
+        assert d["explored_mutations"] <= round(d["mutation_share"] * 40)
+    assert rows[0]["mutation_share"] == 0.2  # no mutant evaluated yet
+    assert any(d["explored_mutations"] > 0 for d in rows[1:])
     st = run.method.restore(run)
     known = [e.key for e in run.ledger.solutions()]
     near = neighbours(run, st.posterior, known, 30, 99)
@@ -125,6 +139,24 @@ def test_quick_run_with_tiny_pretrained_models(tmp_path):
     assert len(long) > 0
     assert all(any(len(s) >= 2 and tuple(n[:max(1, -(-7 * len(s) // 10))]) ==
                    s[:max(1, -(-7 * len(s) // 10))] for s in seqs) for n in long.sequences())
+
+
+def test_mutation_share_matches_the_arms_success_rates():
+    o = BanelOptions(explore_mutations=0.3, explore_adapt=True)
+    nothing = {"mutations": [0, 0], "posterior": [100, 5]}
+    assert mutation_share(o, nothing) == 0.3  # no mutant evaluated: the starting share
+    even = {"mutations": [98, 5], "posterior": [98, 5]}
+    assert mutation_share(o, even) == pytest.approx(0.5)
+    assert mutation_share(o, {"mutations": [100, 60], "posterior": [900, 2]}) == 0.9
+    assert mutation_share(o, {"mutations": [300, 0], "posterior": [100, 50]}) == 0.1
+    o.explore_neighbours = 0.5  # the two shares add up to at most 1
+    assert mutation_share(o, {"mutations": [100, 60], "posterior": [900, 2]}) == 0.5
+
+
+def test_explore_adapt_needs_a_starting_share(tmp_path):
+    res = CliRunner().invoke(main, ["run", "--out", str(tmp_path / "r"), "-q",
+                                    "--set", "banel.explore_adapt=true"])
+    assert res.exit_code == 2 and "banel.explore_adapt needs banel.explore_mutations > 0" in res.output
 
 
 def test_leading_zero_option_changes_the_oracle(tmp_path):
