@@ -178,8 +178,10 @@ class BanelMethod(RoundMethod):
         near = neighbours(run, state.posterior, known, round(share * n), r, "explore",
                           self.options.explore_keep) \
             if known and share > 0 else Samples.empty()
+        tried: dict[str, int] = {}
         mutated = mutations(run, state.posterior, known, round(flips * n), r,
-                            avoid=set(near.keys())) if known and flips > 0 else Samples.empty()
+                            avoid=set(near.keys()), stats=tried) \
+            if known and flips > 0 else Samples.empty()
         near = Samples.cat([near, mutated])
         prop = draw_new(run, state.posterior, r, n - len(near), also=set(near.keys()))
         if len(near):
@@ -190,6 +192,8 @@ class BanelMethod(RoundMethod):
             prop.data["explored_neighbours"] = len(near) - len(mutated)
         if flips > 0:
             prop.data["explored_mutations"] = len(mutated)
+            prop.data["mutants_tried"] = tried.get("tried", 0)
+            prop.data["mutants_rejected"] = tried.get("rejected", 0)
         if self.options.explore_adapt:
             prop.data["mutation_share"] = flips
         return prop
@@ -545,10 +549,10 @@ def neighbours(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
 
 
 def mutations(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
-              avoid: set[str] = frozenset()) -> Samples:
+              avoid: set[str] = frozenset(), stats: dict[str, int] | None = None) -> Samples:
     """Up to n distinct one-token substitutions of the known successes (tokens from those the
     successes use; a final token they all share is kept), kept when no failure region rejects
-    them and the ledger has not evaluated them."""
+    them and the ledger has not evaluated them (`stats` counts those tried and rejected)."""
     seqs = [key_sequence(k) for k in known]
     term = len({s[-1] for s in seqs if s}) == 1
     alphabet = sorted({t for s in seqs for t in (s[:-1] if term else s)})
@@ -567,7 +571,8 @@ def mutations(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
             batch.append(s)
         if not batch:
             break
-        rows.append(_keep_new(run, posterior, Samples.from_sequences(batch), kept, n, avoid))
+        rows.append(_keep_new(run, posterior, Samples.from_sequences(batch), kept, n, avoid,
+                              stats))
         if len(kept) >= n:
             break
     return Samples.cat(rows)
@@ -606,14 +611,21 @@ def mutation_share(o: BanelOptions, tally: dict[str, list[int]]) -> float:
 
 
 def _keep_new(run: Run, posterior: Posterior, cand: Samples, kept: set[str], n: int,
-              avoid: set[str] = frozenset()) -> Samples:
+              avoid: set[str] = frozenset(), stats: dict[str, int] | None = None) -> Samples:
     """The candidates no region rejects, new to the ledger, to `kept` and to `avoid`, until
-    `kept` holds n (it is updated)."""
+    `kept` holds n (it is updated); `stats` counts the new candidates looked at ("tried") and
+    those of them a region rejected ("rejected")."""
     rejected, _ = posterior.reject_mask(cand)
     take = []
     for i, key in enumerate(cand.keys()):
-        if len(kept) < n and not rejected[i] and key not in kept and key not in avoid \
-                and not run.ledger.is_known(key):
+        if len(kept) >= n:
+            break
+        if key in kept or key in avoid or run.ledger.is_known(key):
+            continue
+        if stats is not None:
+            stats["tried"] = stats.get("tried", 0) + 1
+            stats["rejected"] = stats.get("rejected", 0) + int(rejected[i])
+        if not rejected[i]:
             kept.add(key)
             take.append(i)
     return cand.select(take)

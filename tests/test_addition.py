@@ -114,6 +114,8 @@ def test_quick_run_with_tiny_pretrained_models(tmp_path):
     for r, d in enumerate(rows, start=1):
         assert d["mutation_share"] == mutation_share(run.method.options, arm_record(run, r))
         assert d["explored_mutations"] <= round(d["mutation_share"] * 40)
+        # every new mutant looked at was evaluated unless a region rejected it
+        assert d["mutants_tried"] - d["mutants_rejected"] == d["explored_mutations"]
     assert rows[0]["mutation_share"] == 0.2  # no mutant evaluated yet
     assert any(d["explored_mutations"] > 0 for d in rows[1:])
     st = run.method.restore(run)
