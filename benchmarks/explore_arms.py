@@ -1,0 +1,78 @@
+"""Where a BaNEL run's successes came from: mutants of known successes or the posterior's own
+candidates, per round, read from each run's ledger (no NRE, nothing recomputed).
+
+  python benchmarks/explore_arms.py RUN_DIR... [--name NAME]
+
+Prints, per run, the distinct successes found, the final rates, and per round the mutation
+share, the mutants' and the posterior's successes over NREs, and the new mutants the regions
+rejected; writes results/NAME.json when --name is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from banel_plugins.banel import arm_record
+from common import write
+
+from banel_framework.run import open_run
+
+
+def arms(run_dir: Path) -> dict:
+    """The run's per-round arms and its summary figures."""
+    run = open_run(run_dir)
+    rounds = []
+    before = {"mutations": [0, 0], "posterior": [0, 0]}
+    done = [(r, d) for r, s, d in run.ledger.rounds() if s == "done"]
+    for r, d in done:
+        after = arm_record(run, r + 1)
+        this = {arm: [after[arm][i] - before[arm][i] for i in (0, 1)] for arm in after}
+        rounds.append({"round": r, "mutation_share": d.get("mutation_share"),
+                       "mutants": this["mutations"], "posterior": this["posterior"],
+                       "mutants_tried": d.get("mutants_tried"),
+                       "mutants_rejected": d.get("mutants_rejected")})
+        before = after
+    out = {"run_dir": str(run_dir), "seed": run.config.seed, "rounds": rounds,
+           "mutants": before["mutations"], "posterior": before["posterior"]}
+    summary = run_dir / "summary.json"
+    if summary.exists():
+        s = json.loads(summary.read_text())
+        f = s["eval"]["final"]
+        out.update(found=s["solutions_found"], final=f["rate"], new_only=f.get("novel_rate"),
+                   prior=s["eval"]["prior"]["rate"], wall_seconds=s["wall_seconds"])
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", nargs="+", type=Path)
+    ap.add_argument("--name", default=None, help="write results/<name>.json")
+    args = ap.parse_args()
+    results = []
+    for d in args.runs:
+        a = arms(d)
+        results.append(a)
+        (nm, km), (npo, kp) = a["mutants"], a["posterior"]
+        head = f"{d}: seed {a['seed']}"
+        if "found" in a:
+            head += (f", {a['found']} distinct successes found, final {a['final']:.3g}, "
+                     f"new only {a['new_only'] or 0:.3g} (prior {a['prior']:.2g})")
+        print(head)
+        print(f"  mutants {km}/{nm} = {km / max(nm, 1):.3f}, posterior {kp}/{npo} = "
+              f"{kp / max(npo, 1):.4f}")
+        for row in a["rounds"]:
+            share = row["mutation_share"]
+            rej = (f", rejected {row['mutants_rejected']}/{row['mutants_tried']}"
+                   if row["mutants_tried"] else "")
+            print(f"  round {row['round']:>2}: share {'-' if share is None else f'{share:.2f}'}"
+                  f", mutants {row['mutants'][1]}/{row['mutants'][0]}, posterior "
+                  f"{row['posterior'][1]}/{row['posterior'][0]}{rej}")
+    if args.name:
+        write(args.name, {"args": [str(r) for r in args.runs], "runs": results})
+
+
+if __name__ == "__main__":
+    main()
