@@ -86,6 +86,9 @@ class BanelOptions(Options):
         "substitutions of the ledger's successes (tokens seen in successes) that pass the "
         "regions and are new to the ledger: the GA's mutation, filtered by the failure "
         "models (0 = off; with explore_neighbours their sum is at most 1).")
+    explore_filter: bool = Field(
+        True, description="Explored candidates (neighbours, mutants) must pass the failure "
+        "regions; False keeps only the ledger's test (an ablation: what the regions add).")
     explore_adapt: bool = Field(
         False, description="Set each round's mutation share from the ledger: with the "
         "mutants' and the posterior's candidates' success rates so far (Beta(1, 1) means) "
@@ -175,12 +178,13 @@ class BanelMethod(RoundMethod):
         if self.options.explore_adapt:
             flips = mutation_share(self.options, arm_record(run, r))
         known = successes_upto(run, r - 1) if share + flips > 0 else []
+        screen = self.options.explore_filter
         near = neighbours(run, state.posterior, known, round(share * n), r, "explore",
-                          self.options.explore_keep) \
+                          self.options.explore_keep, filtered=screen) \
             if known and share > 0 else Samples.empty()
-        tried: dict[str, int] = {}
+        tried: dict[str, Any] = {}
         mutated = mutations(run, state.posterior, known, round(flips * n), r,
-                            avoid=set(near.keys()), stats=tried) \
+                            avoid=set(near.keys()), stats=tried, filtered=screen) \
             if known and flips > 0 else Samples.empty()
         near = Samples.cat([near, mutated])
         prop = draw_new(run, state.posterior, r, n - len(near), also=set(near.keys()))
@@ -194,6 +198,8 @@ class BanelMethod(RoundMethod):
             prop.data["explored_mutations"] = len(mutated)
             prop.data["mutants_tried"] = tried.get("tried", 0)
             prop.data["mutants_rejected"] = tried.get("rejected", 0)
+            if not screen:  # evaluated all the same: the ablation's record
+                prop.data["mutants_unscreened"] = tried.get("unscreened", [])
         if self.options.explore_adapt:
             prop.data["mutation_share"] = flips
         return prop
@@ -526,7 +532,7 @@ def distill_data(run: Run, dc: DistillConfig, samples: Samples, r: int,
 
 
 def neighbours(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
-               tag: str = "neighbours", keep: float = 0.0) -> Samples:
+               tag: str = "neighbours", keep: float = 0.0, filtered: bool = True) -> Samples:
     """Up to n distinct completions, by the current proposal, of random prefixes of the known
     successes (at least a share `keep` of each), kept when no failure region rejects them and
     the ledger has not evaluated them."""
@@ -542,14 +548,15 @@ def neighbours(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
         cut = lo + (torch.rand(len(pick), generator=gen) * (prefixes.lengths - lo).clamp(min=1)).long()
         prefixes = Samples(prefixes.tokens, torch.minimum(cut, prefixes.lengths - 1).clamp(min=1))
         done = proposal.complete(prefixes, seed=run.seed(r, tag, attempt))
-        rows.append(_keep_new(run, posterior, done, kept, n))
+        rows.append(_keep_new(run, posterior, done, kept, n, filtered=filtered))
         if len(kept) >= n:
             break
     return Samples.cat(rows)
 
 
 def mutations(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
-              avoid: set[str] = frozenset(), stats: dict[str, int] | None = None) -> Samples:
+              avoid: set[str] = frozenset(), stats: dict[str, Any] | None = None,
+              filtered: bool = True) -> Samples:
     """Up to n distinct one-token substitutions of the known successes (tokens from those the
     successes use; a final token they all share is kept), kept when no failure region rejects
     them and the ledger has not evaluated them (`stats` counts those tried and rejected)."""
@@ -572,7 +579,7 @@ def mutations(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
         if not batch:
             break
         rows.append(_keep_new(run, posterior, Samples.from_sequences(batch), kept, n, avoid,
-                              stats))
+                              stats, filtered))
         if len(kept) >= n:
             break
     return Samples.cat(rows)
@@ -611,10 +618,12 @@ def mutation_share(o: BanelOptions, tally: dict[str, list[int]]) -> float:
 
 
 def _keep_new(run: Run, posterior: Posterior, cand: Samples, kept: set[str], n: int,
-              avoid: set[str] = frozenset(), stats: dict[str, int] | None = None) -> Samples:
-    """The candidates no region rejects, new to the ledger, to `kept` and to `avoid`, until
-    `kept` holds n (it is updated); `stats` counts the new candidates looked at ("tried") and
-    those of them a region rejected ("rejected")."""
+              avoid: set[str] = frozenset(), stats: dict[str, Any] | None = None,
+              filtered: bool = True) -> Samples:
+    """The candidates no region rejects (any, unless `filtered`), new to the ledger, to `kept`
+    and to `avoid`, until `kept` holds n (it is updated); `stats` counts the new candidates
+    looked at ("tried") and those a region rejected ("rejected"), and lists the keys of those
+    taken all the same when not `filtered` ("unscreened")."""
     rejected, _ = posterior.reject_mask(cand)
     take = []
     for i, key in enumerate(cand.keys()):
@@ -625,9 +634,12 @@ def _keep_new(run: Run, posterior: Posterior, cand: Samples, kept: set[str], n: 
         if stats is not None:
             stats["tried"] = stats.get("tried", 0) + 1
             stats["rejected"] = stats.get("rejected", 0) + int(rejected[i])
-        if not rejected[i]:
-            kept.add(key)
-            take.append(i)
+            if rejected[i] and not filtered:
+                stats.setdefault("unscreened", []).append(key)
+        if filtered and rejected[i]:
+            continue
+        kept.add(key)
+        take.append(i)
     return cand.select(take)
 
 

@@ -136,6 +136,13 @@ def test_quick_run_with_tiny_pretrained_models(tmp_path):
     assert not st.posterior.reject_mask(flips)[0].any()
     assert all(any(len(f) == len(s) and sum(a != b for a, b in zip(f, s)) == 1 for s in seqs)
                for f in map(tuple, flips.sequences()))
+    # explore_filter=false (the ablation): mutants the regions reject are kept, and listed
+    stats = {}
+    loose = mutations(run, st.posterior, known, 30, 99, stats=stats, filtered=False)
+    assert len(loose) >= len(flips) and stats["tried"] == len(loose)
+    screened_out = st.posterior.reject_mask(loose)[0]
+    assert sorted(stats.get("unscreened", [])) == sorted(
+        k for k, out in zip(loose.keys(), screened_out.tolist()) if out)
     # explore_keep: each neighbour keeps at least that share of a success as its prefix
     long = neighbours(run, st.posterior, known, 30, 99, "explore", keep=0.7)
     assert len(long) > 0
