@@ -11,10 +11,10 @@ import pytest
 BENCH = Path(__file__).parent.parent / "benchmarks"
 
 
-def quick(tmp_path, script, *args):
+def quick(tmp_path, script, *args, flags=("--quick",)):
     env = {**os.environ, "BANEL_BENCH_RESULTS": str(tmp_path / "results"),
            "BANEL_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
-    res = subprocess.run([sys.executable, str(BENCH / script), "--quick", *args], cwd=tmp_path,
+    res = subprocess.run([sys.executable, str(BENCH / script), *flags, *args], cwd=tmp_path,
                          env=env, capture_output=True, text=True, timeout=900, check=False)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     return res.stdout
@@ -36,6 +36,16 @@ def test_addition_attack_quick(tmp_path, variant):
     assert data["table"]["seeds"] == 2 and len(data["summaries"]) == 2
     assert all(s["nre_used"] == 80 for s in data["summaries"])
     assert "proposals/s" in out and "phi fit" in out  # per-round figures are printed
+    # explore_arms.py splits each seed's NREs and successes into mutants and the posterior's own
+    root = tmp_path / "runs" / ("quick-no-lz" if variant else "quick-lz")
+    runs = [str(root / f"seed{k}") for k in (0, 1)]
+    out = quick(tmp_path, "explore_arms.py", *runs, "--name", "arms", flags=())
+    arms = json.loads((tmp_path / "results" / "arms.json").read_text())["runs"]
+    for a, s in zip(arms, data["summaries"]):
+        assert a["mutants"][0] + a["posterior"][0] == s["nre_used"]
+        assert a["mutants"][1] + a["posterior"][1] == s["solutions_found"] == a["found"]
+    assert any(a["mutants"][0] > 0 for a in arms)  # the task's default spends NREs on mutants
+    assert "share" in out
 
 
 def test_compute_scaling_quick(tmp_path):
