@@ -196,3 +196,14 @@ def test_tuning_grids_reach_nested_options():
                    {"failure_model.options.bandwidth": 2, "failure_model.options.reach": None}]
     assert nested(got[0]) == {"failure_model": {"options": {"bandwidth": 1, "reach": None}}}
     assert name_of(got[1]) == "bandwidth2-reachNone"
+
+
+def test_leading_zero_probe_quick(tmp_path):
+    out = quick(tmp_path, "leading_zero_probe.py")
+    data = json.loads((tmp_path / "results" / "leading_zero_probe_quick.json").read_text())
+    assert len(data["target"]) == 12 and all(0 <= r["error"] <= 1 for r in data["target"])
+    # more zeros push more operands past max_digits characters (seeded: 0.2 vs 0.8 expected)
+    longer = {r["zeros"]: r["longer_than_max_digits"] for r in data["target"]
+              if r["where"] == "first"}
+    assert 0 < longer[1] < longer[4] < 1
+    assert sum(data["prior_shapes"].values()) == 2000 and "error" in out
