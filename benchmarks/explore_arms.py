@@ -5,7 +5,8 @@ candidates, per round, read from each run's ledger (no NRE, nothing recomputed).
 
 Prints, per run, the distinct successes found, the final rates, and per round the mutation
 share, the mutants' and the posterior's successes over NREs, and the new mutants the regions
-rejected; writes results/NAME.json when --name is given.
+rejected (with banel.explore_filter=false, how those fared when evaluated all the same);
+writes results/NAME.json when --name is given.
 """
 
 from __future__ import annotations
@@ -29,13 +30,20 @@ def arms(run_dir: Path) -> dict:
     for r, d in done:
         after = arm_record(run, r + 1)
         this = {arm: [after[arm][i] - before[arm][i] for i in (0, 1)] for arm in after}
-        rounds.append({"round": r, "mutation_share": d.get("mutation_share"),
-                       "mutants": this["mutations"], "posterior": this["posterior"],
-                       "mutants_tried": d.get("mutants_tried"),
-                       "mutants_rejected": d.get("mutants_rejected")})
+        row = {"round": r, "mutation_share": d.get("mutation_share"),
+               "mutants": this["mutations"], "posterior": this["posterior"],
+               "mutants_tried": d.get("mutants_tried"),
+               "mutants_rejected": d.get("mutants_rejected")}
+        if "mutants_unscreened" in d:  # banel.explore_filter=false: rejected, yet evaluated
+            won = [(run.ledger.reward(k) or 0) > 0 for k in d["mutants_unscreened"]]
+            row["unscreened"] = [len(won), sum(won)]
+        rounds.append(row)
         before = after
     out = {"run_dir": str(run_dir), "seed": run.config.seed, "rounds": rounds,
            "mutants": before["mutations"], "posterior": before["posterior"]}
+    if any("unscreened" in row for row in rounds):
+        out["unscreened"] = [sum(row.get("unscreened", [0, 0])[i] for row in rounds)
+                             for i in (0, 1)]
     summary = run_dir / "summary.json"
     if summary.exists():
         s = json.loads(summary.read_text())
@@ -63,10 +71,17 @@ def main() -> None:
         print(head)
         print(f"  mutants {km}/{nm} = {km / max(nm, 1):.3f}, posterior {kp}/{npo} = "
               f"{kp / max(npo, 1):.4f}")
+        if "unscreened" in a:  # the ablation: mutants a region rejected, evaluated anyway
+            nu, ku = a["unscreened"]
+            print(f"  of the mutants, those a region would have rejected: {ku}/{nu} = "
+                  f"{ku / max(nu, 1):.3f}; the others: {km - ku}/{nm - nu} = "
+                  f"{(km - ku) / max(nm - nu, 1):.3f}")
         for row in a["rounds"]:
             share = row["mutation_share"]
             rej = (f", rejected {row['mutants_rejected']}/{row['mutants_tried']}"
                    if row["mutants_tried"] else "")
+            if row.get("unscreened", [0])[0]:
+                rej += f" (evaluated anyway: {row['unscreened'][1]}/{row['unscreened'][0]} won)"
             print(f"  round {row['round']:>2}: share {'-' if share is None else f'{share:.2f}'}"
                   f", mutants {row['mutants'][1]}/{row['mutants'][0]}, posterior "
                   f"{row['posterior'][1]}/{row['posterior'][0]}{rej}")
