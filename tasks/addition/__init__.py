@@ -151,9 +151,10 @@ class AdditionAttack(Task):
         # far are counter-examples in phi's fit (weight 100) and 40% of each distillation
         # fit: a departure from the paper's failures-only method (set both to 0 to restore it).
         # Distillation runs after every round (acceptance_below 1.0; 0.5 until 2026-12-03).
-        # Half of each round's candidates are one-token mutations of the successes found
-        # (explore_mutations 0.5; against 0.8 and the adaptive share on seeds 100-101 and 0-4,
-        # 2026-12-05: docs/addition-attack.md). All three are off under --failures-only.
+        # One-token mutations of the successes take a share of each round's NREs, set every
+        # round from the ledger (explore_adapt, starting at 0.5; chosen on seeds 100-101
+        # against fixed shares 0.5 and 0.8, 2026-12-05: docs/addition-attack.md). All three
+        # are off under --failures-only.
         return {
             "budget": 7500,
             "rounds": {"samples_per_round": 500, "draw_batch_size": 4096,
@@ -164,7 +165,7 @@ class AdditionAttack(Task):
                       "failure_model": {"init": "proposal", "data": "all", "success_weight": 100.0,
                                         "fit": {"epochs": 10, "lr": 1e-3, "batch_size": 64}},
                       "posterior": {"filter_factor": 1.032, "reference": "proposal"},
-                      "explore_mutations": 0.5},
+                      "explore_mutations": 0.5, "explore_adapt": True},
             **TUNED,
             "eval": {"samples": 2000, "every": 3, "final_samples": 20000,
                      "prior_samples": 100000},
