@@ -82,7 +82,8 @@ def main() -> None:
     ctx = task_context(p, progress=False)
     rows = target_errors(p.task, ctx, args.queries, seed=0)
     for r in rows:
-        print(f"{r['zeros']} zero(s) before the {r['where']} operand: error {r['error']:.3f} "
+        place = "both operands" if r["where"] == "both" else f"the {r['where']} operand"
+        print(f"{r['zeros']} zero(s) before {place}: error {r['error']:.3f} "
               f"({r['longer_than_max_digits']:.0%} of operands longer than max_digits)")
     shapes = prior_shapes(p.task, ctx, args.samples, seed=1000)
     print(f"prior, {args.samples} samples:")
