@@ -53,6 +53,12 @@ VARIANTS = {
     # two rare transitions of a Markov chain: 1.5e-4 under the prior, 0.15 expected in 1,000
     "motif": {"task": "motif", "budget": 1000, "page": True,
               "sets": ["eval.final_samples=30000", "eval.every=100"]},
+    # BaNEL with one-token mutations of its successes, adaptive share (addition-attack's
+    # default since 2026-12-05); its goal is read against motif's others
+    "motif-mutations": {"task": "motif", "budget": 1000, "page": True, "methods": "banel",
+                        "against": "motif",
+                        "sets": ["eval.final_samples=30000", "eval.every=100",
+                                 "banel.explore_mutations=0.5", "banel.explore_adapt=true"]},
     # the arithmetic attack without leading zeros at 1,000 NREs: 3.9e-4, 0.39 expected
     "addition-no-lz": {"task": "addition-attack", "budget": 1000,
                        "sets": ["task_options.allow_leading_zeros=false",
