@@ -15,7 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
-from banel_plugins.banel import arm_record
+from banel_plugins.banel import arm_tallies
 from common import write
 
 from banel_framework.run import open_run
@@ -25,11 +25,13 @@ def arms(run_dir: Path) -> dict:
     """The run's per-round arms and its summary figures."""
     run = open_run(run_dir)
     rounds = []
-    before = {"mutations": [0, 0], "posterior": [0, 0]}
     done = [(r, d) for r, s, d in run.ledger.rounds() if s == "done"]
+    tallies = arm_tallies(run, done[-1][0] if done else 0)
+    total = {"mutations": [0, 0], "posterior": [0, 0]}
     for r, d in done:
-        after = arm_record(run, r + 1)
-        this = {arm: [after[arm][i] - before[arm][i] for i in (0, 1)] for arm in after}
+        this = tallies[r]
+        for arm, (n, k) in this.items():
+            total[arm] = [total[arm][0] + n, total[arm][1] + k]
         row = {"round": r, "mutation_share": d.get("mutation_share"),
                "mutants": this["mutations"], "posterior": this["posterior"],
                "mutants_tried": d.get("mutants_tried"),
@@ -38,9 +40,8 @@ def arms(run_dir: Path) -> dict:
             won = [(run.ledger.reward(k) or 0) > 0 for k in d["mutants_unscreened"]]
             row["unscreened"] = [len(won), sum(won)]
         rounds.append(row)
-        before = after
     out = {"run_dir": str(run_dir), "seed": run.config.seed, "rounds": rounds,
-           "mutants": before["mutations"], "posterior": before["posterior"]}
+           "mutants": total["mutations"], "posterior": total["posterior"]}
     if any("unscreened" in row for row in rounds):
         out["unscreened"] = [sum(row.get("unscreened", [0, 0])[i] for row in rounds)
                              for i in (0, 1)]

@@ -589,22 +589,34 @@ def mutations(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
 ADAPT_BOUNDS = (0.1, 0.9)
 
 
+def arm_tallies(run: Run, upto: int) -> dict[int, dict[str, list[int]]]:
+    """Per round up to `upto`: [NREs, successes] of its mutants and of the posterior's own
+    candidates (a round's explored neighbours come first in the ledger, then its mutants)."""
+    bounds = {q: ((d.get("explored_neighbours") or 0),
+                  (d.get("explored_neighbours") or 0) + (d.get("explored_mutations") or 0))
+              for q, _, d in run.ledger.rounds() if q <= upto}
+    tallies = {q: {"mutations": [0, 0], "posterior": [0, 0]} for q in bounds}
+    seen: dict[int, int] = {}
+    for e in run.ledger.evaluations(upto_round=upto):  # one query, in NRE order
+        i = seen[e.round] = seen.get(e.round, -1) + 1
+        first, last = bounds.get(e.round, (0, 0))
+        if e.status != "done" or i < first or e.round not in tallies:
+            continue
+        arm = tallies[e.round]["mutations" if i < last else "posterior"]
+        arm[0] += 1
+        arm[1] += (e.reward or 0) > 0
+    return tallies
+
+
 def arm_record(run: Run, r: int) -> dict[str, list[int]]:
     """[NREs, successes] of the mutants and of the posterior's own candidates in the rounds
-    before r (a round's explored neighbours come first in the ledger, then its mutants)."""
-    tally = {"mutations": [0, 0], "posterior": [0, 0]}
-    for q, _, d in run.ledger.rounds():
-        if q >= r:
-            break
-        first = d.get("explored_neighbours") or 0
-        last = first + (d.get("explored_mutations") or 0)
-        for i, e in enumerate(run.ledger.evaluations(round_=q)):
-            if e.status != "done" or i < first:
-                continue
-            arm = tally["mutations" if i < last else "posterior"]
-            arm[0] += 1
-            arm[1] += (e.reward or 0) > 0
-    return tally
+    before r."""
+    total = {"mutations": [0, 0], "posterior": [0, 0]}
+    for tally in arm_tallies(run, r - 1).values():
+        for arm, (n, k) in tally.items():
+            total[arm][0] += n
+            total[arm][1] += k
+    return total
 
 
 def mutation_share(o: BanelOptions, tally: dict[str, list[int]]) -> float:
