@@ -86,6 +86,12 @@ class BanelOptions(Options):
         "substitutions of the ledger's successes (tokens seen in successes) that pass the "
         "regions and are new to the ledger: the GA's mutation, filtered by the failure "
         "models (0 = off; with explore_neighbours their sum is at most 1).")
+    explore_crossover: float = Field(
+        0.0, ge=0, le=1, description="Chance that a mutant is instead a one-point crossover of "
+        "two of the ledger's successes (a prefix of one, a suffix of the other).")
+    explore_indel: float = Field(
+        0.0, ge=0, le=1, description="Chance that a mutant is instead a one-token insertion or "
+        "deletion (no longer than the longest sequence the ledger holds).")
     explore_filter: bool = Field(
         True, description="Explored candidates (neighbours, mutants) must pass the failure "
         "regions; False keeps only the ledger's test (an ablation: what the regions add).")
@@ -120,6 +126,7 @@ class BanelMethod(RoundMethod):
             o.distill.success_share = o.distill.success_neighbours = 0.0
             o.posterior.guard_successes = o.train_on_positives = False
             o.explore_neighbours = o.explore_mutations = 0.0
+            o.explore_crossover = o.explore_indel = 0.0
             o.explore_adapt = False
             setattr(p.config, self.name, o.model_dump(mode="json"))  # recorded in config.yaml
         reg = p.host.registry
@@ -154,6 +161,9 @@ class BanelMethod(RoundMethod):
         if o.explore_neighbours + o.explore_mutations > 1:
             raise ConfigError("invalid configuration: banel.explore_neighbours + "
                               "banel.explore_mutations must be at most 1")
+        if o.explore_crossover + o.explore_indel > 1:
+            raise ConfigError("invalid configuration: banel.explore_crossover + "
+                              "banel.explore_indel must be at most 1")
         if o.explore_adapt and o.explore_mutations <= 0:
             raise ConfigError("invalid configuration: banel.explore_adapt needs "
                               "banel.explore_mutations > 0 (the share until a mutant has "
@@ -184,7 +194,9 @@ class BanelMethod(RoundMethod):
             if known and share > 0 else Samples.empty()
         tried: dict[str, Any] = {}
         mutated = mutations(run, state.posterior, known, round(flips * n), r,
-                            avoid=set(near.keys()), stats=tried, filtered=screen) \
+                            avoid=set(near.keys()), stats=tried, filtered=screen,
+                            crossover=self.options.explore_crossover,
+                            indel=self.options.explore_indel) \
             if known and flips > 0 else Samples.empty()
         near = Samples.cat([near, mutated])
         prop = draw_new(run, state.posterior, r, n - len(near), also=set(near.keys()))
@@ -556,13 +568,17 @@ def neighbours(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
 
 def mutations(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
               avoid: set[str] = frozenset(), stats: dict[str, Any] | None = None,
-              filtered: bool = True) -> Samples:
+              filtered: bool = True, crossover: float = 0.0, indel: float = 0.0) -> Samples:
     """Up to n distinct one-token substitutions of the known successes (tokens from those the
-    successes use; a final token they all share is kept), kept when no failure region rejects
-    them and the ledger has not evaluated them (`stats` counts those tried and rejected)."""
+    successes use; a final token they all share is kept), or, with chances `crossover` and
+    `indel`, one-point crossovers of two of them and one-token insertions or deletions, kept
+    when no failure region rejects them and the ledger has not evaluated them (`stats` counts
+    those tried and rejected)."""
     seqs = [key_sequence(k) for k in known]
     term = len({s[-1] for s in seqs if s}) == 1
     alphabet = sorted({t for s in seqs for t in (s[:-1] if term else s)})
+    longest = max([len(s) for s in seqs] + ([len(key_sequence(e.key))
+                                             for e in run.ledger.evaluations()] if indel else []))
     rng = random.Random(run.seed(r, "mutate"))
     kept: set[str] = set()
     rows: list[Samples] = []
@@ -573,8 +589,22 @@ def mutations(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
             room = len(s) - term
             if room < 1 or len(alphabet) < 2:
                 continue
-            i = rng.randrange(room)
-            s[i] = rng.choice([t for t in alphabet if t != s[i]])
+            u = rng.random() if crossover + indel > 0 else 1.0
+            if u < crossover:  # a prefix of s, then the suffix of another success
+                t = rng.choice(seqs)
+                s = s[:rng.randint(1, room)] + t[rng.randint(0, len(t) - term):]
+                if len(s) > longest:
+                    continue
+            elif u < crossover + indel:
+                if rng.random() < 0.5 and room > 1:
+                    del s[rng.randrange(room)]
+                elif len(s) < longest:
+                    s.insert(rng.randint(0, room), rng.choice(alphabet))
+                else:
+                    continue
+            else:
+                i = rng.randrange(room)
+                s[i] = rng.choice([t for t in alphabet if t != s[i]])
             batch.append(s)
         if not batch:
             break

@@ -26,7 +26,7 @@ from banel_plugins.banel import (
     neighbours,
 )
 from banel_framework.run import open_run
-from banel_framework.samples import Samples
+from banel_framework.samples import Samples, key_sequence
 
 TINY = ["--task", "addition-attack", "-q", "--set", "task_options.target.steps=20",
         "--set", "task_options.attacker.queries=3000", "--set", "eval.samples=500",
@@ -136,6 +136,23 @@ def test_quick_run_with_tiny_pretrained_models(tmp_path):
     assert not st.posterior.reject_mask(flips)[0].any()
     assert all(any(len(f) == len(s) and sum(a != b for a, b in zip(f, s)) == 1 for s in seqs)
                for f in map(tuple, flips.sequences()))
+    # explore_crossover / explore_indel: recombinations and one-token indels of successes
+    mixed = mutations(run, st.posterior, known, 60, 99, crossover=0.5, indel=0.5)
+    assert 0 < len(mixed) <= 60 and not st.posterior.reject_mask(mixed)[0].any()
+    assert not any(run.ledger.is_known(k) for k in mixed.keys())
+    longest = max(len(key_sequence(e.key)) for e in run.ledger.evaluations())
+    end = {s[-1] for s in seqs}
+    assert all(len(m) <= longest and m[-1] in end for m in mixed.sequences())
+
+    def made(m: tuple) -> bool:  # a prefix of one success and a suffix of another, or one indel
+        cross = any(m[:i] == s[:i] and any(m[i:] == t[j:] for t in seqs for j in range(len(t)))
+                    for s in seqs for i in range(1, len(m)))
+        indel = any(abs(len(m) - len(s)) == 1 and any(
+            (m[:i] + m[i + 1:] == s) or (s[:i] + s[i + 1:] == m) for i in range(len(m)))
+            for s in seqs)
+        return cross or indel
+    assert all(made(tuple(m)) for m in mixed.sequences())
+    assert any(len(m) != len(s) for m in mixed.sequences() for s in seqs[:1])
     # explore_filter=false (the ablation): mutants the regions reject are kept, and listed
     stats = {}
     loose = mutations(run, st.posterior, known, 30, 99, stats=stats, filtered=False)
