@@ -92,6 +92,9 @@ class BanelOptions(Options):
     explore_indel: float = Field(
         0.0, ge=0, le=1, description="Chance that a mutant is instead a one-token insertion or "
         "deletion (no longer than the longest sequence the ledger holds).")
+    explore_alphabet: Literal["successes", "ledger"] = Field(
+        "successes", description="Tokens that substitutions and insertions draw from: those "
+        "the ledger's successes use, or those of every sequence the ledger holds.")
     explore_filter: bool = Field(
         True, description="Explored candidates (neighbours, mutants) must pass the failure "
         "regions; False keeps only the ledger's test (an ablation: what the regions add).")
@@ -196,7 +199,8 @@ class BanelMethod(RoundMethod):
         mutated = mutations(run, state.posterior, known, round(flips * n), r,
                             avoid=set(near.keys()), stats=tried, filtered=screen,
                             crossover=self.options.explore_crossover,
-                            indel=self.options.explore_indel) \
+                            indel=self.options.explore_indel,
+                            source=self.options.explore_alphabet) \
             if known and flips > 0 else Samples.empty()
         near = Samples.cat([near, mutated])
         prop = draw_new(run, state.posterior, r, n - len(near), also=set(near.keys()))
@@ -568,17 +572,22 @@ def neighbours(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
 
 def mutations(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
               avoid: set[str] = frozenset(), stats: dict[str, Any] | None = None,
-              filtered: bool = True, crossover: float = 0.0, indel: float = 0.0) -> Samples:
+              filtered: bool = True, crossover: float = 0.0, indel: float = 0.0,
+              source: str = "successes") -> Samples:
     """Up to n distinct one-token substitutions of the known successes (tokens from those the
-    successes use; a final token they all share is kept), or, with chances `crossover` and
-    `indel`, one-point crossovers of two of them and one-token insertions or deletions, kept
-    when no failure region rejects them and the ledger has not evaluated them (`stats` counts
-    those tried and rejected)."""
+    successes use, or with `source="ledger"` from every sequence the ledger holds; a final
+    token all successes share is kept), or, with chances `crossover` and `indel`, one-point
+    crossovers of two of them and one-token insertions or deletions, kept when no failure
+    region rejects them and the ledger has not evaluated them (`stats` counts those tried and
+    rejected)."""
     seqs = [key_sequence(k) for k in known]
     term = len({s[-1] for s in seqs if s}) == 1
-    alphabet = sorted({t for s in seqs for t in (s[:-1] if term else s)})
-    longest = max([len(s) for s in seqs] + ([len(key_sequence(e.key))
-                                             for e in run.ledger.evaluations()] if indel else []))
+    ends = {s[-1] for s in seqs if s} if term else set()
+    held = [key_sequence(e.key) for e in run.ledger.evaluations()] \
+        if indel or source == "ledger" else []
+    alphabet = sorted({t for s in held for t in s} - ends if source == "ledger"
+                      else {t for s in seqs for t in (s[:-1] if term else s)})
+    longest = max([len(s) for s in seqs] + [len(s) for s in held if indel])
     rng = random.Random(run.seed(r, "mutate"))
     kept: set[str] = set()
     rows: list[Samples] = []

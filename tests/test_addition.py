@@ -153,6 +153,12 @@ def test_quick_run_with_tiny_pretrained_models(tmp_path):
         return cross or indel
     assert all(made(tuple(m)) for m in mixed.sequences())
     assert any(len(m) != len(s) for m in mixed.sequences() for s in seqs[:1])
+    # explore_alphabet=ledger: substitutions may use tokens no success holds
+    wide = mutations(run, st.posterior, known[:1], 200, 99, source="ledger", filtered=False)
+    narrow = set(seqs[0])
+    seen = {t for e in run.ledger.evaluations() for t in key_sequence(e.key)}
+    assert {t for m in wide.sequences() for t in m} <= seen
+    assert {t for m in wide.sequences() for t in m} - narrow
     # explore_filter=false (the ablation): mutants the regions reject are kept, and listed
     stats = {}
     loose = mutations(run, st.posterior, known, 30, 99, stats=stats, filtered=False)
