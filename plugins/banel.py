@@ -83,12 +83,13 @@ class BanelOptions(Options):
         "neighbour keeps as its prefix (0: any prefix of at least one token).")
     explore_mutations: float = Field(
         0.0, ge=0, le=1, description="Share of each round's candidates drawn as one-token "
-        "substitutions of the ledger's successes (tokens seen in successes) that pass the "
+        "substitutions of the ledger's successes (tokens: see explore_alphabet) that pass the "
         "regions and are new to the ledger: the GA's mutation, filtered by the failure "
         "models (0 = off; with explore_neighbours their sum is at most 1).")
     explore_crossover: float = Field(
         0.0, ge=0, le=1, description="Chance that a mutant is instead a one-point crossover of "
-        "two of the ledger's successes (a prefix of one, a suffix of the other).")
+        "two of the ledger's successes (a prefix of one, a suffix of the other; no longer "
+        "than the longest sequence the ledger holds).")
     explore_indel: float = Field(
         0.0, ge=0, le=1, description="Chance that a mutant is instead a one-token insertion or "
         "deletion (no longer than the longest sequence the ledger holds).")
@@ -584,10 +585,10 @@ def mutations(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
     term = len({s[-1] for s in seqs if s}) == 1
     ends = {s[-1] for s in seqs if s} if term else set()
     held = [key_sequence(e.key) for e in run.ledger.evaluations()] \
-        if indel or source == "ledger" else []
+        if crossover or indel or source == "ledger" else []
     alphabet = sorted({t for s in held for t in s} - ends if source == "ledger"
                       else {t for s in seqs for t in (s[:-1] if term else s)})
-    longest = max([len(s) for s in seqs] + [len(s) for s in held if indel])
+    longest = max(map(len, held), default=0)  # the successes are in the ledger too
     rng = random.Random(run.seed(r, "mutate"))
     kept: set[str] = set()
     rows: list[Samples] = []
