@@ -9,7 +9,8 @@ rate (with `--select distinct`: the most distinct successes found within the bud
 the final rate on samples new to the ledger). With `--floor prior` only settings whose final
 rate on every seed is at least the lower end of that seed's prior-rate interval compete (none
 may end below pretrained); when none is left, all compete and the JSON says so. Writes
-benchmarks/results/<name>.json.
+benchmarks/results/<name>.json; with `--extend` the rows already in that file are kept (their
+settings are not rerun) and the best setting is chosen again over both grids.
 
   python benchmarks/tune_baselines.py --task addition-attack --budget 2000
   python benchmarks/tune_baselines.py --task toy-1d --budget 100 --quick
@@ -25,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import write
+from common import RESULTS, write
 
 from banel_framework.compare import run_one
 from banel_framework.config import parse_overrides
@@ -74,6 +75,20 @@ def name_of(opts: dict[str, Any]) -> str:
                     f"{k.split('.')[-1]}{v}" for k, v in opts.items())
 
 
+def _earlier(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The results file that `--extend` adds to, checked to be the same tuning."""
+    path = RESULTS / f"{name}.json"
+    if not path.exists():
+        raise SystemExit(f"--extend: {path} does not exist")
+    data = json.loads(path.read_text())
+    same = {"task": args.task, "budget": args.budget, "sets": args.sets,
+            "seeds": [int(s) for s in args.seeds.split(",")]}
+    differ = [k for k, v in same.items() if data.get(k) != v]
+    if differ:
+        raise SystemExit(f"--extend: {path} was tuned with other {', '.join(differ)}")
+    return data
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -91,14 +106,21 @@ def main() -> None:
     ap.add_argument("--floor", choices=["none", "prior"], default="none",
                     help="prior: only settings that end at or above the prior's rate on every "
                     "seed compete")
+    ap.add_argument("--extend", action="store_true",
+                    help="keep the rows of results/<name>.json and add this grid's settings")
     args = ap.parse_args()
     grid = json.loads(args.grid) if args.grid else (QUICK_GRID if args.quick else GRID)
+    name = args.name or f"tune_{args.task}_b{args.budget}" + ("_quick" if args.quick else "")
+    earlier = _earlier(name, args) if args.extend else None
     seeds = [int(s) for s in args.seeds.split(",")]
     out = Path(args.out or f"runs/tune-{args.task}-b{args.budget}")
     base = parse_overrides(args.sets + ["trainer.num_threads=1"])
-    host, rows = get_host(), []
+    host, rows = get_host(), list(earlier["rows"]) if earlier else []
+    done = {(r["method"], json.dumps(r["options"], sort_keys=True)) for r in rows}
     for method in args.methods.split(","):
         for opts in settings(method, grid):
+            if (method, json.dumps(opts, sort_keys=True)) in done:
+                continue
             start, finals, novel, distinct, prior_low = time.perf_counter(), [], [], [], []
             for seed in seeds:
                 layers = [base, {"task": args.task, "method": method, "seed": seed,
@@ -129,9 +151,10 @@ def main() -> None:
         best[m] = max(kept or mine, key=SELECT[args.select])
     for m, r in best.items():
         print(f"best {m}: {r['options']} (final mean {r['final_mean']:.4g})")
-    write(args.name or f"tune_{args.task}_b{args.budget}" + ("_quick" if args.quick else ""),
+    grids = (earlier.get("grids") or [earlier["grid"]]) + [grid] if earlier else [grid]
+    write(name,
           {"task": args.task, "budget": args.budget, "seeds": seeds, "sets": args.sets,
-           "grid": grid, "select": args.select, "floor": args.floor,
+           "grid": grid, "grids": grids, "select": args.select, "floor": args.floor,
            "floor_met": floor_met, "rows": rows,
            "best": {m: r["options"] for m, r in best.items()}})
 

@@ -207,3 +207,21 @@ def test_leading_zero_probe_quick(tmp_path):
               if r["where"] == "first"}
     assert 0 < longer[1] < longer[4] < 1
     assert sum(data["prior_shapes"].values()) == 2000 and "error" in out
+
+
+def test_tuning_extend_keeps_earlier_rows(tmp_path):
+    args = ("--task", "toy-1d", "--budget", "20", "--methods", "reinforce", "--seeds", "100",
+            "--out", str(tmp_path / "runs"), "--name", "tune_t")
+    quick(tmp_path, "tune_baselines.py", *args, "--grid", '{"lr": [0.03], "batch_size": [10]}',
+          flags=())
+    out = quick(tmp_path, "tune_baselines.py", *args, "--extend",
+                "--grid", '{"lr": [0.03, 0.3], "batch_size": [10]}', flags=())
+    data = json.loads((tmp_path / "results" / "tune_t.json").read_text())
+    assert [r["options"]["lr"] for r in data["rows"]] == [0.03, 0.3]  # 0.03 is not rerun
+    assert "lr0.03-" not in out and "lr0.3-" in out and len(data["grids"]) == 2
+    assert data["best"]["reinforce"] in [r["options"] for r in data["rows"]]
+    res = subprocess.run([sys.executable, str(BENCH / "tune_baselines.py"), *args, "--extend",
+                          "--seeds", "101", "--grid", '{"lr": [1.0]}'], cwd=tmp_path,
+                         env={**os.environ, "BANEL_BENCH_RESULTS": str(tmp_path / "results")},
+                         capture_output=True, text=True, check=False)
+    assert res.returncode != 0 and "other seeds" in res.stderr
