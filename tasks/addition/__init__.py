@@ -30,9 +30,9 @@ SHIPPED = Path(__file__).parent / "checkpoints"
 #: benchmarks/results/tune_addition-attack_b7500_<method>.json; docs/baselines.md).
 TUNED: dict[str, dict[str, Any]] = {
     "reinforce": {"lr": 3e-4, "batch_size": 100, "baseline_decay": 0.9, "kl_coef": 0.0},
-    "rnd": {"lr": 3e-4, "batch_size": 100, "baseline_decay": 0.0, "beta": 0.03, "kl_coef": 1.0},
-    "count": {"lr": 1e-3, "batch_size": 100, "baseline_decay": 0.9, "beta": 0.1,
-              "kl_coef": 0.1},
+    "rnd": {"lr": 1e-3, "batch_size": 100, "baseline_decay": 0.0, "beta": 0.3, "kl_coef": 3e-3},
+    "count": {"lr": 1e-3, "batch_size": 100, "baseline_decay": 0.9, "beta": 3e-4,
+              "kl_coef": 3e-3},
     "nsr": {"lr": 3e-4, "batch_size": 100, "kl_coef": 0.0},
     # T 1.25, 1.5, 2, 3 tried: 5, 5 / 6, 4 / 19, 11 / 19, 20 distinct successes (3 is the edge).
     "tempered": {"temperature": 3.0},
