@@ -27,7 +27,9 @@ SHIPPED = Path(__file__).parent / "checkpoints"
 #: The baselines' settings chosen by benchmarks/tune_baselines.py at 7,500 NREs on seeds 100
 #: and 101: the most distinct successes among the settings that end at or above the prior's
 #: rate on both seeds (`--select distinct --floor prior`; grids and figures in
-#: benchmarks/results/tune_addition-attack_b7500_<method>.json; docs/baselines.md).
+#: benchmarks/results/tune_addition-attack_b7500_<method>.json; docs/baselines.md); for
+#: reinforce, rnd and count the grids' best few were rerun on seeds 100-103 and chosen again by
+#: the same rule (tune_addition-attack_b7500_<method>_4seeds.json).
 TUNED: dict[str, dict[str, Any]] = {
     "reinforce": {"lr": 3e-4, "batch_size": 100, "baseline_decay": 0.9, "kl_coef": 0.0},
     "rnd": {"lr": 1e-3, "batch_size": 100, "baseline_decay": 0.0, "beta": 0.3, "kl_coef": 3e-3},
