@@ -142,7 +142,7 @@ def main() -> None:
                   f"({', '.join(f'{f:.3g}' for f in finals)}), distinct successes {distinct}",
                   flush=True)
     best, floor_met = {}, {}
-    for m in args.methods.split(","):
+    for m in dict.fromkeys(r["method"] for r in rows):  # an --extend'ed file's methods too
         mine = [r for r in rows if r["method"] == m]
         kept = [r for r in mine if r["above_prior"]] if args.floor == "prior" else mine
         floor_met[m] = bool(kept)
