@@ -99,6 +99,10 @@ class BanelOptions(Options):
     explore_filter: bool = Field(
         True, description="Explored candidates (neighbours, mutants) must pass the failure "
         "regions; False keeps only the ledger's test (an ablation: what the regions add).")
+    explore_unscreened: float = Field(
+        0.0, ge=0, le=1, description="Share of each round's mutants taken without the region "
+        "test (new to the ledger all the same): exploration where the failure models "
+        "generalise wrongly, e.g. onto a mode of successes that no region has seen succeed.")
     explore_adapt: bool = Field(
         False, description="Set each round's mutation share from the ledger: with the "
         "mutants' and the posterior's candidates' success rates so far (Beta(1, 1) means) "
@@ -132,6 +136,7 @@ class BanelMethod(RoundMethod):
             o.explore_neighbours = o.explore_mutations = 0.0
             o.explore_crossover = o.explore_indel = 0.0
             o.explore_adapt = False
+            o.explore_unscreened = 0.0
             setattr(p.config, self.name, o.model_dump(mode="json"))  # recorded in config.yaml
         reg = p.host.registry
         fm = o.failure_model
@@ -197,12 +202,18 @@ class BanelMethod(RoundMethod):
                           self.options.explore_keep, filtered=screen) \
             if known and share > 0 else Samples.empty()
         tried: dict[str, Any] = {}
-        mutated = mutations(run, state.posterior, known, round(flips * n), r,
-                            avoid=set(near.keys()), stats=tried, filtered=screen,
-                            crossover=self.options.explore_crossover,
-                            indel=self.options.explore_indel,
-                            source=self.options.explore_alphabet) \
-            if known and flips > 0 else Samples.empty()
+        ops = dict(crossover=self.options.explore_crossover, indel=self.options.explore_indel,
+                   source=self.options.explore_alphabet)
+        n_m = round(flips * n) if known and flips > 0 else 0
+        n_u = round(self.options.explore_unscreened * n_m) if screen else 0
+        free = mutations(run, state.posterior, known, n_u, r, avoid=set(near.keys()),
+                         stats=tried, filtered=False, tag="mutate-unscreened", **ops) \
+            if n_u > 0 else Samples.empty()
+        unscreened = list(tried.pop("unscreened", []))
+        rest = mutations(run, state.posterior, known, n_m - len(free), r,
+                         avoid=set(near.keys()) | set(free.keys()), stats=tried,
+                         filtered=screen, **ops) if n_m > len(free) else Samples.empty()
+        mutated = Samples.cat([free, rest])
         near = Samples.cat([near, mutated])
         prop = draw_new(run, state.posterior, r, n - len(near), also=set(near.keys()))
         if len(near):
@@ -215,8 +226,10 @@ class BanelMethod(RoundMethod):
             prop.data["explored_mutations"] = len(mutated)
             prop.data["mutants_tried"] = tried.get("tried", 0)
             prop.data["mutants_rejected"] = tried.get("rejected", 0)
-            if not screen:  # evaluated all the same: the ablation's record
-                prop.data["mutants_unscreened"] = tried.get("unscreened", [])
+            if not screen or n_u > 0:  # evaluated all the same: the ablation's record
+                prop.data["mutants_unscreened"] = unscreened + tried.get("unscreened", [])
+            if n_u > 0:
+                prop.data["explored_unscreened"] = len(free)
         if self.options.explore_adapt:
             prop.data["mutation_share"] = flips
         return prop
@@ -574,7 +587,7 @@ def neighbours(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
 def mutations(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
               avoid: set[str] = frozenset(), stats: dict[str, Any] | None = None,
               filtered: bool = True, crossover: float = 0.0, indel: float = 0.0,
-              source: str = "successes") -> Samples:
+              source: str = "successes", tag: str = "mutate") -> Samples:
     """Up to n distinct one-token substitutions of the known successes (tokens from those the
     successes use, or with `source="ledger"` from every sequence the ledger holds; a final
     token all successes share is kept), or, with chances `crossover` and `indel`, one-point
@@ -589,7 +602,7 @@ def mutations(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
     alphabet = sorted({t for s in held for t in s} - ends if source == "ledger"
                       else {t for s in seqs for t in (s[:-1] if term else s)})
     longest = max(map(len, held), default=0)  # the successes are in the ledger too
-    rng = random.Random(run.seed(r, "mutate"))
+    rng = random.Random(run.seed(r, tag))
     kept: set[str] = set()
     rows: list[Samples] = []
     for _ in range(8):  # a few batches; fewer mutants rather than a long search

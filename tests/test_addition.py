@@ -88,7 +88,8 @@ def test_quick_run_with_tiny_pretrained_models(tmp_path):
                                     "--set", "banel.distill.success_neighbours=0.5",
                                     "--set", "banel.explore_neighbours=0.5",
                                     "--set", "banel.explore_mutations=0.2",
-                                    "--set", "banel.explore_adapt=true"])
+                                    "--set", "banel.explore_adapt=true",
+                                    "--set", "banel.explore_unscreened=0.5"])
     assert res.exit_code == 0, res.output + repr(res.exception)
     s = json.loads((out / "summary.json").read_text())
     assert s["nre_used"] == 120 and s["rounds"] == 3
@@ -114,10 +115,16 @@ def test_quick_run_with_tiny_pretrained_models(tmp_path):
     for r, d in enumerate(rows, start=1):
         assert d["mutation_share"] == mutation_share(run.method.options, arm_record(run, r))
         assert d["explored_mutations"] <= round(d["mutation_share"] * 40)
-        # every new mutant looked at was evaluated unless a region rejected it
-        assert d["mutants_tried"] - d["mutants_rejected"] == d["explored_mutations"]
+        # every new mutant looked at was evaluated unless a region rejected it, except that
+        # explore_unscreened takes half of them (rounded) without the regions' test
+        taken = d.get("mutants_unscreened", [])
+        assert d["mutants_tried"] - d["mutants_rejected"] + len(taken) == d["explored_mutations"]
+        n_m = round(d["mutation_share"] * 40) if r > 1 else 0
+        assert d.get("explored_unscreened", 0) <= round(0.5 * n_m)
+        assert all(run.ledger.is_known(k) for k in taken)  # evaluated all the same
     assert rows[0]["mutation_share"] == 0.2  # no mutant evaluated yet
     assert any(d["explored_mutations"] > 0 for d in rows[1:])
+    assert any(d.get("explored_unscreened", 0) > 0 for d in rows[1:])
     st = run.method.restore(run)
     known = [e.key for e in run.ledger.solutions()]
     near = neighbours(run, st.posterior, known, 30, 99)
