@@ -103,6 +103,12 @@ class BanelOptions(Options):
         0.0, ge=0, le=1, description="Share of each round's mutants taken without the region "
         "test (new to the ledger all the same): exploration where the failure models "
         "generalise wrongly, e.g. onto a mode of successes that no region has seen succeed.")
+    explore_unscreened_adapt: bool = Field(
+        False, description="Set each round's unscreened share from the ledger: with the "
+        "success rates so far (Beta(1, 1) means) of the mutants a region rejected yet that "
+        "were evaluated, r_u, and of those the regions passed, r_k, the share is "
+        "r_u / (r_u + r_k), kept within 0.1..0.9 (explore_unscreened is the share until a "
+        "rejected mutant has been evaluated): the regions are trusted as far as they help.")
     explore_adapt: bool = Field(
         False, description="Set each round's mutation share from the ledger: with the "
         "mutants' and the posterior's candidates' success rates so far (Beta(1, 1) means) "
@@ -137,6 +143,7 @@ class BanelMethod(RoundMethod):
             o.explore_crossover = o.explore_indel = 0.0
             o.explore_adapt = False
             o.explore_unscreened = 0.0
+            o.explore_unscreened_adapt = False
             setattr(p.config, self.name, o.model_dump(mode="json"))  # recorded in config.yaml
         reg = p.host.registry
         fm = o.failure_model
@@ -173,6 +180,10 @@ class BanelMethod(RoundMethod):
         if o.explore_crossover + o.explore_indel > 1:
             raise ConfigError("invalid configuration: banel.explore_crossover + "
                               "banel.explore_indel must be at most 1")
+        if o.explore_unscreened_adapt and o.explore_unscreened <= 0:
+            raise ConfigError("invalid configuration: banel.explore_unscreened_adapt needs "
+                              "banel.explore_unscreened > 0 (the share until a rejected "
+                              "mutant has been evaluated)")
         if o.explore_adapt and o.explore_mutations <= 0:
             raise ConfigError("invalid configuration: banel.explore_adapt needs "
                               "banel.explore_mutations > 0 (the share until a mutant has "
@@ -205,7 +216,10 @@ class BanelMethod(RoundMethod):
         ops = dict(crossover=self.options.explore_crossover, indel=self.options.explore_indel,
                    source=self.options.explore_alphabet)
         n_m = round(flips * n) if known and flips > 0 else 0
-        n_u = round(self.options.explore_unscreened * n_m) if screen else 0
+        loose = self.options.explore_unscreened
+        if self.options.explore_unscreened_adapt:
+            loose = unscreened_share(self.options, screen_record(run, r))
+        n_u = round(loose * n_m) if screen else 0
         free = mutations(run, state.posterior, known, n_u, r, avoid=set(near.keys()),
                          stats=tried, filtered=False, tag="mutate-unscreened", **ops) \
             if n_u > 0 else Samples.empty()
@@ -230,6 +244,8 @@ class BanelMethod(RoundMethod):
                 prop.data["mutants_unscreened"] = unscreened + tried.get("unscreened", [])
             if n_u > 0:
                 prop.data["explored_unscreened"] = len(free)
+        if self.options.explore_unscreened_adapt:
+            prop.data["unscreened_share"] = loose
         if self.options.explore_adapt:
             prop.data["mutation_share"] = flips
         return prop
@@ -670,6 +686,35 @@ def arm_record(run: Run, r: int) -> dict[str, list[int]]:
             total[arm][0] += n
             total[arm][1] += k
     return total
+
+
+def screen_record(run: Run, r: int) -> dict[str, list[int]]:
+    """[NREs, successes] of the mutants evaluated in the rounds before r: those a region
+    rejected (taken unscreened) and those the regions passed."""
+    total = {"rejected": [0, 0], "kept": [0, 0]}
+    marks = {q: (d.get("explored_neighbours") or 0, d.get("explored_mutations") or 0,
+                 set(d.get("mutants_unscreened") or ())) for q, _, d in run.ledger.rounds()
+             if q < r}
+    seen: dict[int, int] = {}
+    for e in run.ledger.evaluations(upto_round=r - 1):
+        i = seen[e.round] = seen.get(e.round, -1) + 1
+        near, flips, rejected = marks.get(e.round, (0, 0, set()))
+        if e.status != "done" or not near <= i < near + flips:
+            continue
+        arm = total["rejected" if e.key in rejected else "kept"]
+        arm[0] += 1
+        arm[1] += (e.reward or 0) > 0
+    return total
+
+
+def unscreened_share(o: BanelOptions, tally: dict[str, list[int]]) -> float:
+    """banel.explore_unscreened_adapt's share: r_u / (r_u + r_k), within ADAPT_BOUNDS."""
+    (n_u, s_u), (n_k, s_k) = tally["rejected"], tally["kept"]
+    if n_u == 0:
+        return o.explore_unscreened
+    r_u, r_k = (s_u + 1) / (n_u + 2), (s_k + 1) / (n_k + 2)
+    lo, hi = ADAPT_BOUNDS
+    return min(max(r_u / (r_u + r_k), lo), hi)
 
 
 def mutation_share(o: BanelOptions, tally: dict[str, list[int]]) -> float:

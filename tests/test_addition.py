@@ -23,6 +23,8 @@ from banel_plugins.banel import (
     arm_record,
     mutation_share,
     mutations,
+    screen_record,
+    unscreened_share,
     neighbours,
 )
 from banel_framework.run import open_run
@@ -89,7 +91,8 @@ def test_quick_run_with_tiny_pretrained_models(tmp_path):
                                     "--set", "banel.explore_neighbours=0.5",
                                     "--set", "banel.explore_mutations=0.2",
                                     "--set", "banel.explore_adapt=true",
-                                    "--set", "banel.explore_unscreened=0.5"])
+                                    "--set", "banel.explore_unscreened=0.5",
+                                    "--set", "banel.explore_unscreened_adapt=true"])
     assert res.exit_code == 0, res.output + repr(res.exception)
     s = json.loads((out / "summary.json").read_text())
     assert s["nre_used"] == 120 and s["rounds"] == 3
@@ -120,7 +123,10 @@ def test_quick_run_with_tiny_pretrained_models(tmp_path):
         taken = d.get("mutants_unscreened", [])
         assert d["mutants_tried"] - d["mutants_rejected"] + len(taken) == d["explored_mutations"]
         n_m = round(d["mutation_share"] * 40) if r > 1 else 0
-        assert d.get("explored_unscreened", 0) <= round(0.5 * n_m)
+        # explore_unscreened_adapt: the share follows the rejected and kept mutants' rates
+        assert d["unscreened_share"] == unscreened_share(run.method.options,
+                                                          screen_record(run, r))
+        assert d.get("explored_unscreened", 0) <= round(d["unscreened_share"] * n_m)
         assert all(run.ledger.is_known(k) for k in taken)  # evaluated all the same
     assert rows[0]["mutation_share"] == 0.2  # no mutant evaluated yet
     assert any(d["explored_mutations"] > 0 for d in rows[1:])
@@ -180,6 +186,17 @@ def test_quick_run_with_tiny_pretrained_models(tmp_path):
                    s[:max(1, -(-7 * len(s) // 10))] for s in seqs) for n in long.sequences())
 
 
+def test_unscreened_share_trusts_the_regions_as_far_as_they_help():
+    o = BanelOptions(explore_mutations=0.5, explore_unscreened=0.2, explore_unscreened_adapt=True)
+    assert unscreened_share(o, {"rejected": [0, 0], "kept": [50, 5]}) == 0.2  # nothing yet
+    blind = {"rejected": [98, 9], "kept": [98, 9]}  # rejected mutants succeed as often
+    assert unscreened_share(o, blind) == pytest.approx(0.5)
+    sharp = {"rejected": [200, 0], "kept": [200, 60]}  # the regions reject only failures
+    assert unscreened_share(o, sharp) == 0.1  # the floor: they are still checked
+    wrong = {"rejected": [200, 80], "kept": [200, 0]}
+    assert unscreened_share(o, wrong) == 0.9
+
+
 def test_mutation_share_matches_the_arms_success_rates():
     o = BanelOptions(explore_mutations=0.3, explore_adapt=True)
     nothing = {"mutations": [0, 0], "posterior": [100, 5]}
@@ -196,6 +213,9 @@ def test_explore_adapt_needs_a_starting_share(tmp_path):
     res = CliRunner().invoke(main, ["run", "--out", str(tmp_path / "r"), "-q",
                                     "--set", "banel.explore_adapt=true"])
     assert res.exit_code == 2 and "banel.explore_adapt needs banel.explore_mutations > 0" in res.output
+    res = CliRunner().invoke(main, ["run", "--out", str(tmp_path / "u"), "-q",
+                                    "--set", "banel.explore_unscreened_adapt=true"])
+    assert res.exit_code == 2 and "needs banel.explore_unscreened > 0" in res.output
 
 
 def test_leading_zero_option_changes_the_oracle(tmp_path):
