@@ -5,7 +5,8 @@ candidates, per round, read from each run's ledger (no NRE, nothing recomputed).
 
 Prints, per run, the distinct successes found, the final rates, and per round the mutation
 share, the mutants' and the posterior's successes over NREs, and the new mutants the regions
-rejected (with banel.explore_filter=false, how those fared when evaluated all the same);
+rejected (with banel.explore_filter=false or banel.explore_unscreened, how those fared when
+evaluated all the same, and the unscreened share where banel.explore_unscreened_adapt set it);
 writes results/NAME.json when --name is given.
 """
 
@@ -35,7 +36,8 @@ def arms(run_dir: Path) -> dict:
         row = {"round": r, "mutation_share": d.get("mutation_share"),
                "mutants": this["mutations"], "posterior": this["posterior"],
                "mutants_tried": d.get("mutants_tried"),
-               "mutants_rejected": d.get("mutants_rejected")}
+               "mutants_rejected": d.get("mutants_rejected"),
+               "unscreened_share": d.get("unscreened_share")}
         if "mutants_unscreened" in d:  # banel.explore_filter=false: rejected, yet evaluated
             won = [(run.ledger.reward(k) or 0) > 0 for k in d["mutants_unscreened"]]
             row["unscreened"] = [len(won), sum(won)]
@@ -83,6 +85,8 @@ def main() -> None:
                    if row["mutants_tried"] else "")
             if row.get("unscreened", [0])[0]:
                 rej += f" (evaluated anyway: {row['unscreened'][1]}/{row['unscreened'][0]} won)"
+            if row.get("unscreened_share") is not None:
+                rej += f", unscreened share {row['unscreened_share']:.2f}"
             print(f"  round {row['round']:>2}: share {'-' if share is None else f'{share:.2f}'}"
                   f", mutants {row['mutants'][1]}/{row['mutants'][0]}, posterior "
                   f"{row['posterior'][1]}/{row['posterior'][0]}{rej}")

@@ -47,6 +47,10 @@ def blind_spots(run_dir: Path, samples: int, seed: int = 0) -> dict:
     cand = variants(known, run.ledger.is_known)
     if len(cand) > samples:
         cand = random.Random(seed).sample(cand, samples)
+    head = {"run": str(run_dir), "distinct_successes": len(known), "variants": len(cand),
+            "regions": len(post.regions)}
+    if not cand:
+        return {**head, "groups": {}}
     s = Samples.from_sequences([list(v) for v in cand])
     texts = [run.codec.decode(list(v)) for v in cand]
     rejected, _ = post.reject_mask(s)
@@ -59,8 +63,7 @@ def blind_spots(run_dir: Path, samples: int, seed: int = 0) -> dict:
             side = "rejected" if rej else "kept"
             g[side] += 1
             g[side + "_successes"] += int(ok)
-    return {"run": str(run_dir), "distinct_successes": len(known), "variants": len(cand),
-            "regions": len(post.regions), "groups": rows}
+    return {**head, "groups": rows}
 
 
 def main() -> None:

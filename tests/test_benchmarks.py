@@ -46,6 +46,17 @@ def test_addition_attack_quick(tmp_path, variant):
         assert a["mutants"][1] + a["posterior"][1] == s["solutions_found"] == a["found"]
     assert any(a["mutants"][0] > 0 for a in arms)  # the task's default spends NREs on mutants
     assert "share" in out
+    # region_blind_spots.py: the regions' verdict on new one-token variants of the successes
+    out = quick(tmp_path, "region_blind_spots.py", *runs, "--samples", "200", "--name", "blind",
+                flags=())
+    blind = json.loads((tmp_path / "results" / "blind.json").read_text())["runs"]
+    for b, s in zip(blind, data["summaries"]):
+        assert b["distinct_successes"] == s["solutions_found"] and b["variants"] <= 200
+        g = b["groups"].get("all", {"kept": 0, "rejected": 0, "kept_successes": 0,
+                                    "rejected_successes": 0})
+        assert g["kept"] + g["rejected"] == b["variants"]
+        assert g["kept_successes"] <= g["kept"] and g["rejected_successes"] <= g["rejected"]
+    assert any(b["variants"] > 0 for b in blind) and "succeed" in out
 
 
 def test_compute_scaling_quick(tmp_path):
