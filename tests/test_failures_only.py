@@ -14,13 +14,15 @@ def test_failures_only_turns_every_success_feedback_off_and_is_recorded(tmp_path
                  "banel": {"posterior": {"guard_successes": True},
                            "explore_neighbours": 0.5, "explore_mutations": 0.5,
                            "explore_adapt": True, "explore_crossover": 0.3,
-                           "explore_indel": 0.3}}]).config
+                           "explore_indel": 0.3, "explore_unscreened": 0.5,
+                           "explore_unscreened_adapt": True}}]).config
     b = cfg.banel
     assert cfg.failures_only and b["failure_model"]["success_weight"] == 0
     assert b["distill"]["success_share"] == 0 and b["distill"]["success_neighbours"] == 0
     assert not b["posterior"]["guard_successes"] and not b["train_on_positives"]
     assert b["explore_neighbours"] == b["explore_mutations"] == 0 and not b["explore_adapt"]
-    assert b["explore_crossover"] == b["explore_indel"] == 0
+    assert b["explore_crossover"] == b["explore_indel"] == b["explore_unscreened"] == 0
+    assert not b["explore_unscreened_adapt"]
     out = tmp_path / "run"
     res = CliRunner().invoke(main, ["run", "--failures-only", "--budget", "20", "-q", "--out",
                                     str(out), "--set", "banel.failure_model.success_weight=5"])

@@ -155,7 +155,10 @@ class AdditionAttack(Task):
         # Distillation runs after every round (acceptance_below 1.0; 0.5 until 2026-12-03).
         # One-token mutations of the successes take a share of each round's NREs, set every
         # round from the ledger (explore_adapt, starting at 0.5; chosen on seeds 100-101
-        # against fixed shares 0.5 and 0.8, 2026-12-05: docs/addition-attack.md). All three
+        # against fixed shares 0.5 and 0.8, 2026-12-05: docs/addition-attack.md). A share of
+        # the mutants skips the regions' test, set every round from the ledger's success rates
+        # of the rejected and the passed ones (explore_unscreened_adapt, starting at 0.2;
+        # chosen on seeds 100-105 against none and a fixed 0.2, 2026-12-06). All of these
         # are off under --failures-only.
         return {
             "budget": 7500,
@@ -167,7 +170,8 @@ class AdditionAttack(Task):
                       "failure_model": {"init": "proposal", "data": "all", "success_weight": 100.0,
                                         "fit": {"epochs": 10, "lr": 1e-3, "batch_size": 64}},
                       "posterior": {"filter_factor": 1.032, "reference": "proposal"},
-                      "explore_mutations": 0.5, "explore_adapt": True},
+                      "explore_mutations": 0.5, "explore_adapt": True,
+                      "explore_unscreened": 0.2, "explore_unscreened_adapt": True},
             **TUNED,
             "eval": {"samples": 2000, "every": 3, "final_samples": 20000,
                      "prior_samples": 100000},
