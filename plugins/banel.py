@@ -707,24 +707,26 @@ def screen_record(run: Run, r: int) -> dict[str, list[int]]:
     return total
 
 
+def adapted_share(this: list[int], other: list[int], start: float, cap: float = 1.0) -> float:
+    """r / (r + r_other) from [NREs, successes] of two arms (Beta(1, 1) means), within
+    ADAPT_BOUNDS and at most cap; `start` until `this` has been evaluated."""
+    (n, k), (n_o, k_o) = this, other
+    if n == 0:
+        return start
+    r, r_o = (k + 1) / (n + 2), (k_o + 1) / (n_o + 2)
+    lo, hi = ADAPT_BOUNDS
+    return min(max(r / (r + r_o), lo), hi, cap)
+
+
 def unscreened_share(o: BanelOptions, tally: dict[str, list[int]]) -> float:
     """banel.explore_unscreened_adapt's share: r_u / (r_u + r_k), within ADAPT_BOUNDS."""
-    (n_u, s_u), (n_k, s_k) = tally["rejected"], tally["kept"]
-    if n_u == 0:
-        return o.explore_unscreened
-    r_u, r_k = (s_u + 1) / (n_u + 2), (s_k + 1) / (n_k + 2)
-    lo, hi = ADAPT_BOUNDS
-    return min(max(r_u / (r_u + r_k), lo), hi)
+    return adapted_share(tally["rejected"], tally["kept"], o.explore_unscreened)
 
 
 def mutation_share(o: BanelOptions, tally: dict[str, list[int]]) -> float:
     """banel.explore_adapt's share of mutants: r_m / (r_m + r_p), within ADAPT_BOUNDS."""
-    (n_m, s_m), (n_p, s_p) = tally["mutations"], tally["posterior"]
-    if n_m == 0:
-        return o.explore_mutations
-    r_m, r_p = (s_m + 1) / (n_m + 2), (s_p + 1) / (n_p + 2)
-    lo, hi = ADAPT_BOUNDS
-    return min(max(r_m / (r_m + r_p), lo), hi, 1 - o.explore_neighbours)
+    return adapted_share(tally["mutations"], tally["posterior"], o.explore_mutations,
+                         1 - o.explore_neighbours)
 
 
 def _keep_new(run: Run, posterior: Posterior, cand: Samples, kept: set[str], n: int,
