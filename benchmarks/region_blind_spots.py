@@ -20,7 +20,7 @@ from pathlib import Path
 from common import write
 
 from banel_framework.run import open_run
-from banel_framework.samples import Samples, key_sequence
+from banel_framework.samples import Samples, key_sequence, sequence_key
 
 LEADING_ZERO = re.compile(r"(^|\+)0\d")
 
@@ -36,7 +36,7 @@ def variants(known: list[str], is_known) -> list[tuple[int, ...]]:
                 if t != s[i]:
                     v = s[:i] + (t,) + s[i + 1:]
                     out.add(v)
-    return sorted(v for v in out if not is_known(",".join(map(str, v))))
+    return sorted(v for v in out if not is_known(sequence_key(v)))
 
 
 def blind_spots(run_dir: Path, samples: int, seed: int = 0) -> dict:

@@ -22,6 +22,7 @@ from banel_framework.config import (
 from banel_framework.errors import ConfigError
 from banel_framework.hookspecs import hookimpl
 from banel_framework.interfaces import Generator, LogProbModel, Options
+from banel_framework.ledger import Evaluation
 from banel_framework.mixture import Mixture, trainable
 from banel_framework.posterior import Posterior, RejectionRegion, calibrated_slack, guard_slack
 from banel_framework.rounds import Batch, Proposal, RoundMethod, draw_new
@@ -658,22 +659,32 @@ def mutations(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
 ADAPT_BOUNDS = (0.1, 0.9)
 
 
+def round_arms(run: Run, upto: int) -> Iterator[tuple[int, dict[str, Any], str, Evaluation]]:
+    """(round, its record, arm, evaluation) of every done evaluation up to round `upto`, in
+    NRE order; arm is "neighbours", "mutations" or "posterior" (a round's explored neighbours
+    come first in the ledger, then its mutants, then the posterior's own candidates)."""
+    data = {q: d for q, _, d in run.ledger.rounds() if q <= upto}
+    seen: dict[int, int] = {}
+    for e in run.ledger.evaluations(upto_round=upto):
+        i = seen[e.round] = seen.get(e.round, -1) + 1
+        d = data.get(e.round)
+        if e.status != "done" or d is None:
+            continue
+        near = d.get("explored_neighbours") or 0
+        flips = near + (d.get("explored_mutations") or 0)
+        yield e.round, d, ("neighbours" if i < near else "mutations" if i < flips
+                           else "posterior"), e
+
+
 def arm_tallies(run: Run, upto: int) -> dict[int, dict[str, list[int]]]:
     """Per round up to `upto`: [NREs, successes] of its mutants and of the posterior's own
-    candidates (a round's explored neighbours come first in the ledger, then its mutants)."""
-    bounds = {q: ((d.get("explored_neighbours") or 0),
-                  (d.get("explored_neighbours") or 0) + (d.get("explored_mutations") or 0))
-              for q, _, d in run.ledger.rounds() if q <= upto}
-    tallies = {q: {"mutations": [0, 0], "posterior": [0, 0]} for q in bounds}
-    seen: dict[int, int] = {}
-    for e in run.ledger.evaluations(upto_round=upto):  # one query, in NRE order
-        i = seen[e.round] = seen.get(e.round, -1) + 1
-        first, last = bounds.get(e.round, (0, 0))
-        if e.status != "done" or i < first or e.round not in tallies:
-            continue
-        arm = tallies[e.round]["mutations" if i < last else "posterior"]
-        arm[0] += 1
-        arm[1] += (e.reward or 0) > 0
+    candidates."""
+    tallies = {q: {"mutations": [0, 0], "posterior": [0, 0]} for q, _, _ in run.ledger.rounds()
+               if q <= upto}
+    for q, _, arm, e in round_arms(run, upto):
+        if arm in tallies[q]:
+            tallies[q][arm][0] += 1
+            tallies[q][arm][1] += (e.reward or 0) > 0
     return tallies
 
 
@@ -692,18 +703,14 @@ def screen_record(run: Run, r: int) -> dict[str, list[int]]:
     """[NREs, successes] of the mutants evaluated in the rounds before r: those a region
     rejected (taken unscreened) and those the regions passed."""
     total = {"rejected": [0, 0], "kept": [0, 0]}
-    marks = {q: (d.get("explored_neighbours") or 0, d.get("explored_mutations") or 0,
-                 set(d.get("mutants_unscreened") or ())) for q, _, d in run.ledger.rounds()
-             if q < r}
-    seen: dict[int, int] = {}
-    for e in run.ledger.evaluations(upto_round=r - 1):
-        i = seen[e.round] = seen.get(e.round, -1) + 1
-        near, flips, rejected = marks.get(e.round, (0, 0, set()))
-        if e.status != "done" or not near <= i < near + flips:
-            continue
-        arm = total["rejected" if e.key in rejected else "kept"]
-        arm[0] += 1
-        arm[1] += (e.reward or 0) > 0
+    rejected: dict[int, set[str]] = {}
+    for q, d, arm, e in round_arms(run, r - 1):
+        if arm == "mutations":
+            if q not in rejected:
+                rejected[q] = set(d.get("mutants_unscreened") or ())
+            side = total["rejected" if e.key in rejected[q] else "kept"]
+            side[0] += 1
+            side[1] += (e.reward or 0) > 0
     return total
 
 
