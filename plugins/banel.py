@@ -27,7 +27,7 @@ from banel_framework.mixture import Mixture, trainable
 from banel_framework.posterior import Posterior, RejectionRegion, calibrated_slack, guard_slack
 from banel_framework.rounds import Batch, Proposal, RoundMethod, draw_new
 from banel_framework.run import Plan, Run
-from banel_framework.samples import Samples, key_sequence
+from banel_framework.samples import Samples, key_sequence, sequence_key
 
 
 class DistillConfig(Section):
@@ -110,6 +110,11 @@ class BanelOptions(Options):
         "were evaluated, r_u, and of those the regions passed, r_k, the share is "
         "r_u / (r_u + r_k), kept within 0.1..0.9 (explore_unscreened is the share until a "
         "rejected mutant has been evaluated): the regions are trusted as far as they help.")
+    explore_parents: Literal["uniform", "yield"] = Field(
+        "uniform", description="How mutants pick the success they vary: uniformly, or by "
+        "their offspring's yield: in proportion to the success rate of the success's mutants "
+        "evaluated so far, shrunk towards all mutants' rate (2 pseudo-counts), times the share "
+        "of its one-token substitutions not yet evaluated.")
     explore_adapt: bool = Field(
         False, description="Set each round's mutation share from the ledger: with the "
         "mutants' and the posterior's candidates' success rates so far (Beta(1, 1) means) "
@@ -221,6 +226,8 @@ class BanelMethod(RoundMethod):
         if self.options.explore_unscreened_adapt:
             loose = unscreened_share(self.options, screen_record(run, r))
         n_u = round(loose * n_m) if screen else 0
+        if n_m and self.options.explore_parents == "yield":
+            ops["weights"] = parent_weights(run, r, known, ops["source"])
         free = mutations(run, state.posterior, known, n_u, r, avoid=set(near.keys()),
                          stats=tried, filtered=False, tag="mutate-unscreened", **ops) \
             if n_u > 0 else Samples.empty()
@@ -241,6 +248,7 @@ class BanelMethod(RoundMethod):
             prop.data["explored_mutations"] = len(mutated)
             prop.data["mutants_tried"] = tried.get("tried", 0)
             prop.data["mutants_rejected"] = tried.get("rejected", 0)
+            prop.data["mutant_parents"] = tried.get("parents", [])
             if not screen or n_u > 0:  # evaluated all the same: the ablation's record
                 prop.data["mutants_unscreened"] = unscreened + tried.get("unscreened", [])
             if n_u > 0:
@@ -604,13 +612,15 @@ def neighbours(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
 def mutations(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
               avoid: set[str] = frozenset(), stats: dict[str, Any] | None = None,
               filtered: bool = True, crossover: float = 0.0, indel: float = 0.0,
-              source: str = "successes", tag: str = "mutate") -> Samples:
+              source: str = "successes", tag: str = "mutate",
+              weights: list[float] | None = None) -> Samples:
     """Up to n distinct one-token substitutions of the known successes (tokens from those the
     successes use, or with `source="ledger"` from every sequence the ledger holds; a final
     token all successes share is kept), or, with chances `crossover` and `indel`, one-point
     crossovers of two of them and one-token insertions or deletions, kept when no failure
     region rejects them and the ledger has not evaluated them (`stats` counts those tried and
-    rejected)."""
+    rejected, and lists in "parents" the index in `known` of each kept mutant's success;
+    `weights`, one a success, makes the choice of that success weighted)."""
     seqs = [key_sequence(k) for k in known]
     term = len({s[-1] for s in seqs if s}) == 1
     ends = {s[-1] for s in seqs if s} if term else set()
@@ -622,10 +632,13 @@ def mutations(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
     rng = random.Random(run.seed(r, tag))
     kept: set[str] = set()
     rows: list[Samples] = []
+    if weights is not None and not any(w > 0 for w in weights):
+        weights = None
     for _ in range(8):  # a few batches; fewer mutants rather than a long search
-        batch = []
+        batch, parents = [], {}
         for _ in range(max(n, 1) * 2):
-            s = list(rng.choice(seqs))
+            p = rng.choices(range(len(seqs)), weights)[0] if weights else rng.randrange(len(seqs))
+            s = list(seqs[p])
             room = len(s) - term
             if room < 1 or len(alphabet) < 2:
                 continue
@@ -646,10 +659,13 @@ def mutations(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
                 i = rng.randrange(room)
                 s[i] = rng.choice([t for t in alphabet if t != s[i]])
             batch.append(s)
+            parents.setdefault(sequence_key(s), p)
         if not batch:
             break
         rows.append(_keep_new(run, posterior, Samples.from_sequences(batch), kept, n, avoid,
                               stats, filtered))
+        if stats is not None:
+            stats.setdefault("parents", []).extend(parents[k] for k in rows[-1].keys())
         if len(kept) >= n:
             break
     return Samples.cat(rows)
@@ -712,6 +728,40 @@ def screen_record(run: Run, r: int) -> dict[str, list[int]]:
             side[0] += 1
             side[1] += (e.reward or 0) > 0
     return total
+
+
+def offspring_record(run: Run, r: int) -> dict[int, list[int]]:
+    """[NREs, successes] of the evaluated mutants of each success (by its index among the
+    ledger's successes) in the rounds before r (rounds that recorded mutant_parents)."""
+    total: dict[int, list[int]] = {}
+    j: dict[int, int] = {}
+    for q, d, arm, e in round_arms(run, r - 1):
+        if arm == "mutations":
+            i = j[q] = j.get(q, -1) + 1
+            parents = d.get("mutant_parents") or []
+            if i < len(parents):
+                side = total.setdefault(parents[i], [0, 0])
+                side[0] += 1
+                side[1] += (e.reward or 0) > 0
+    return total
+
+
+def parent_weights(run: Run, r: int, known: list[str], source: str) -> list[float]:
+    """banel.explore_parents="yield": each known success's weight as a mutant's parent, its
+    offspring's success rate shrunk towards all mutants' (2 pseudo-counts) times the share of
+    its one-token substitutions not yet evaluated."""
+    record = offspring_record(run, r)
+    n_all = sum(n for n, _ in record.values())
+    k_all = sum(k for _, k in record.values())
+    m = (k_all + 1) / (n_all + 2)
+    alphabet = {t for k in (known if source == "successes" else
+                            [e.key for e in run.ledger.evaluations()]) for t in key_sequence(k)}
+    out = []
+    for i, key in enumerate(known):
+        n, k = record.get(i, (0, 0))
+        room = max(len(key_sequence(key)) * (len(alphabet) - 1), 1)
+        out.append((k + 2 * m) / (n + 2) * max(0.0, 1 - n / room))
+    return out
 
 
 def adapted_share(this: list[int], other: list[int], start: float, cap: float = 1.0) -> float:

@@ -23,6 +23,9 @@ from banel_plugins.banel import (
     arm_record,
     mutation_share,
     mutations,
+    offspring_record,
+    parent_weights,
+    round_arms,
     screen_record,
     unscreened_share,
     neighbours,
@@ -92,7 +95,8 @@ def test_quick_run_with_tiny_pretrained_models(tmp_path):
                                     "--set", "banel.explore_mutations=0.2",
                                     "--set", "banel.explore_adapt=true",
                                     "--set", "banel.explore_unscreened=0.5",
-                                    "--set", "banel.explore_unscreened_adapt=true"])
+                                    "--set", "banel.explore_unscreened_adapt=true",
+                                    "--set", "banel.explore_parents=yield"])
     assert res.exit_code == 0, res.output + repr(res.exception)
     s = json.loads((out / "summary.json").read_text())
     assert s["nre_used"] == 120 and s["rounds"] == 3
@@ -128,6 +132,26 @@ def test_quick_run_with_tiny_pretrained_models(tmp_path):
                                                           screen_record(run, r))
         assert d.get("explored_unscreened", 0) <= round(d["unscreened_share"] * n_m)
         assert all(run.ledger.is_known(k) for k in taken)  # evaluated all the same
+    # explore_parents=yield: each evaluated mutant is a one-token substitution of the success
+    # its round recorded as its parent, and the record adds up to the mutants evaluated
+    solved = [e.key for e in run.ledger.solutions()]
+    for q, d, arm, e in round_arms(run, len(rows)):
+        if arm == "mutations":
+            assert len(d["mutant_parents"]) == d["explored_mutations"]
+    for r in range(1, len(rows) + 2):
+        record = offspring_record(run, r)
+        assert sum(n for n, _ in record.values()) == sum(
+            d["explored_mutations"] for d in rows[:r - 1])
+        assert all(0 <= k <= n for n, k in record.values())
+    j = {}
+    for q, d, arm, e in round_arms(run, len(rows)):
+        if arm == "mutations":
+            j[q] = j.get(q, -1) + 1
+            parent = key_sequence(solved[d["mutant_parents"][j[q]]])
+            child = key_sequence(e.key)
+            assert len(child) == len(parent) and sum(a != b for a, b in zip(child, parent)) == 1
+    w = parent_weights(run, len(rows) + 1, solved, "successes")
+    assert len(w) == len(solved) and all(0 <= x < 1 for x in w)
     assert rows[0]["mutation_share"] == 0.2  # no mutant evaluated yet
     assert any(d["explored_mutations"] > 0 for d in rows[1:])
     assert any(d.get("explored_unscreened", 0) > 0 for d in rows[1:])
@@ -149,6 +173,12 @@ def test_quick_run_with_tiny_pretrained_models(tmp_path):
     assert not st.posterior.reject_mask(flips)[0].any()
     assert all(any(len(f) == len(s) and sum(a != b for a, b in zip(f, s)) == 1 for s in seqs)
                for f in map(tuple, flips.sequences()))
+    # weights: a success with all the weight is every mutant's parent
+    stats = {}
+    one = mutations(run, st.posterior, known, 20, 99, stats=stats, filtered=False,
+                    weights=[0.0] * (len(known) - 1) + [1.0])
+    assert len(one) > 0 and stats["parents"] == [len(known) - 1] * len(one)
+    assert all(sum(a != b for a, b in zip(m, seqs[-1])) == 1 for m in one.sequences())
     # explore_crossover / explore_indel: recombinations and one-token indels of successes
     mixed = mutations(run, st.posterior, known, 60, 99, crossover=0.5, indel=0.5)
     assert 0 < len(mixed) <= 60 and not st.posterior.reject_mask(mixed)[0].any()
