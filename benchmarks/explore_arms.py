@@ -6,8 +6,8 @@ candidates, per round, read from each run's ledger (no NRE, nothing recomputed).
 Prints, per run, the distinct successes found, the final rates, and per round the mutation
 share, the mutants' and the posterior's successes over NREs, and the new mutants the regions
 rejected (with banel.explore_filter=false or banel.explore_unscreened, how those fared when
-evaluated all the same, and the unscreened share where banel.explore_unscreened_adapt set it);
-writes results/NAME.json when --name is given.
+evaluated all the same, and the unscreened share where banel.explore_unscreened_adapt set it),
+and how the mutants' parents were spread (rounds that recorded mutant_parents); writes results/NAME.json when --name is given.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from banel_plugins.banel import arm_tallies
+from banel_plugins.banel import arm_tallies, offspring_record
 from common import write
 
 from banel_framework.run import open_run
@@ -47,6 +47,11 @@ def arms(run_dir: Path) -> dict:
     if any("unscreened" in row for row in rounds):
         out["unscreened"] = [sum(row.get("unscreened", [0, 0])[i] for row in rounds)
                              for i in (0, 1)]
+    record = offspring_record(run, (done[-1][0] if done else 0) + 1)
+    if record:  # the ten successes with the most mutants, and what those mutants gave
+        top = sorted(record.values(), reverse=True)[:10]
+        out["parents"] = {"distinct": len(record), "mutants": sum(n for n, _ in record.values()),
+                          "top10": [sum(n for n, _ in top), sum(k for _, k in top)]}
     summary = run_dir / "summary.json"
     if summary.exists():
         s = json.loads(summary.read_text())
@@ -74,6 +79,11 @@ def main() -> None:
         print(head)
         print(f"  mutants {km}/{nm} = {km / max(nm, 1):.3f}, posterior {kp}/{npo} = "
               f"{kp / max(npo, 1):.4f}")
+        if "parents" in a:
+            p = a["parents"]
+            n10, k10 = p["top10"]
+            print(f"  parents: {p['distinct']} successes had mutants; the ten with the most had "
+                  f"{n10}/{p['mutants']} of them, {k10} successes ({k10 / max(n10, 1):.3f})")
         if "unscreened" in a:  # the ablation: mutants a region rejected, evaluated anyway
             nu, ku = a["unscreened"]
             print(f"  of the mutants, those a region would have rejected: {ku}/{nu} = "
