@@ -114,7 +114,7 @@ class BanelOptions(Options):
         "uniform", description="How mutants pick the success they vary: uniformly, or by "
         "their offspring's yield: in proportion to the success rate of the success's mutants "
         "evaluated so far, shrunk towards all mutants' rate (2 pseudo-counts), times the share "
-        "of its one-token substitutions not yet evaluated.")
+        "of its one-token substitutions the ledger does not hold yet.")
     explore_adapt: bool = Field(
         False, description="Set each round's mutation share from the ledger: with the "
         "mutants' and the posterior's candidates' success rates so far (Beta(1, 1) means) "
@@ -622,12 +622,9 @@ def mutations(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
     rejected, and lists in "parents" the index in `known` of each kept mutant's success;
     `weights`, one a success, makes the choice of that success weighted)."""
     seqs = [key_sequence(k) for k in known]
-    term = len({s[-1] for s in seqs if s}) == 1
-    ends = {s[-1] for s in seqs if s} if term else set()
     held = [key_sequence(e.key) for e in run.ledger.evaluations()] \
         if crossover or indel or source == "ledger" else []
-    alphabet = sorted({t for s in held for t in s} - ends if source == "ledger"
-                      else {t for s in seqs for t in (s[:-1] if term else s)})
+    alphabet, term = substitutions(seqs, held, source)
     longest = max(map(len, held), default=0)  # the successes are in the ledger too
     rng = random.Random(run.seed(r, tag))
     kept: set[str] = set()
@@ -730,6 +727,17 @@ def screen_record(run: Run, r: int) -> dict[str, list[int]]:
     return total
 
 
+def substitutions(seqs: list[list[int]], held: list[list[int]], source: str
+                  ) -> tuple[list[int], bool]:
+    """The tokens one-token substitutions of the successes `seqs` draw from (theirs, or with
+    source="ledger" those of every sequence `held`) and whether their shared final token is
+    kept."""
+    term = len({s[-1] for s in seqs if s}) == 1
+    ends = {s[-1] for s in seqs if s} if term else set()
+    return sorted({t for s in held for t in s} - ends if source == "ledger"
+                  else {t for s in seqs for t in (s[:-1] if term else s)}), term
+
+
 def offspring_record(run: Run, r: int) -> dict[int, list[int]]:
     """[NREs, successes] of the evaluated mutants of each success (by its index among the
     ledger's successes) in the rounds before r (rounds that recorded mutant_parents)."""
@@ -749,18 +757,22 @@ def offspring_record(run: Run, r: int) -> dict[int, list[int]]:
 def parent_weights(run: Run, r: int, known: list[str], source: str) -> list[float]:
     """banel.explore_parents="yield": each known success's weight as a mutant's parent, its
     offspring's success rate shrunk towards all mutants' (2 pseudo-counts) times the share of
-    its one-token substitutions not yet evaluated."""
+    its one-token substitutions the ledger does not hold yet."""
     record = offspring_record(run, r)
     n_all = sum(n for n, _ in record.values())
     k_all = sum(k for _, k in record.values())
     m = (k_all + 1) / (n_all + 2)
-    alphabet = {t for k in (known if source == "successes" else
-                            [e.key for e in run.ledger.evaluations()]) for t in key_sequence(k)}
+    seqs = [key_sequence(k) for k in known]
+    held = [key_sequence(e.key) for e in run.ledger.evaluations()] if source == "ledger" else []
+    alphabet, term = substitutions(seqs, held, source)
     out = []
     for i, key in enumerate(known):
         n, k = record.get(i, (0, 0))
-        room = max(len(key_sequence(key)) * (len(alphabet) - 1), 1)
-        out.append((k + 2 * m) / (n + 2) * max(0.0, 1 - n / room))
+        parts = key.split(",")
+        swaps = [",".join(parts[:j] + [str(t)] + parts[j + 1:])
+                 for j in range(len(parts) - term) for t in alphabet if str(t) != parts[j]]
+        fresh = sum(not run.ledger.is_known(v) for v in swaps) / max(len(swaps), 1)
+        out.append((k + 2 * m) / (n + 2) * fresh)
     return out
 
 
