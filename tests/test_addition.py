@@ -152,6 +152,21 @@ def test_quick_run_with_tiny_pretrained_models(tmp_path):
             assert len(child) == len(parent) and sum(a != b for a, b in zip(child, parent)) == 1
     w = parent_weights(run, len(rows) + 1, solved, "successes")
     assert len(w) == len(solved) and all(0 <= x < 1 for x in w)
+    # a success whose every one-token substitution the ledger holds gets no weight
+    alphabet = sorted({t for k in solved for t in key_sequence(k)[:-1]})
+    for key, x in zip(solved, w):
+        seq = key_sequence(key)
+        new = [v for i in range(len(seq) - 1) for t in alphabet if t != seq[i]
+               for v in [seq[:i] + [t] + seq[i + 1:]]
+               if not run.ledger.is_known(",".join(map(str, v)))]
+        assert (x > 0) == bool(new)
+    seq, saved = key_sequence(solved[0]), dict(run.ledger._known)
+    for i in range(len(seq) - 1):  # mark all of the first success's substitutions as known
+        for t in alphabet:
+            if t != seq[i]:
+                run.ledger._known.setdefault(",".join(map(str, seq[:i] + [t] + seq[i + 1:])), 0.0)
+    assert parent_weights(run, len(rows) + 1, solved, "successes")[0] == 0.0
+    run.ledger._known = saved
     assert rows[0]["mutation_share"] == 0.2  # no mutant evaluated yet
     assert any(d["explored_mutations"] > 0 for d in rows[1:])
     assert any(d.get("explored_unscreened", 0) > 0 for d in rows[1:])
