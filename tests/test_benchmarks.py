@@ -45,6 +45,9 @@ def test_addition_attack_quick(tmp_path, variant):
         assert a["mutants"][0] + a["posterior"][0] == s["nre_used"]
         assert a["mutants"][1] + a["posterior"][1] == s["solutions_found"] == a["found"]
     assert any(a["mutants"][0] > 0 for a in arms)  # the task's default spends NREs on mutants
+    for a in arms:  # every mutant's parent is recorded, and the ten busiest are a part of them
+        p = a.get("parents", {"mutants": 0, "top10": [0, 0]})
+        assert p["mutants"] == a["mutants"][0] and p["top10"][0] <= p["mutants"]
     assert "share" in out
     # region_blind_spots.py: the regions' verdict on new one-token variants of the successes
     out = quick(tmp_path, "region_blind_spots.py", *runs, "--samples", "200", "--name", "blind",
