@@ -7,7 +7,8 @@ Prints, per run, the distinct successes found, the final rates, and per round th
 share, the mutants' and the posterior's successes over NREs, and the new mutants the regions
 rejected (with banel.explore_filter=false or banel.explore_unscreened, how those fared when
 evaluated all the same, and the unscreened share where banel.explore_unscreened_adapt set it),
-and how the mutants' parents were spread (rounds that recorded mutant_parents); writes results/NAME.json when --name is given.
+and how the mutants' parents were spread (rounds that recorded mutant_parents); writes
+results/NAME.json when --name is given.
 """
 
 from __future__ import annotations

@@ -150,6 +150,7 @@ class BanelMethod(RoundMethod):
             o.explore_adapt = False
             o.explore_unscreened = 0.0
             o.explore_unscreened_adapt = False
+            o.explore_parents = "uniform"
             setattr(p.config, self.name, o.model_dump(mode="json"))  # recorded in config.yaml
         reg = p.host.registry
         fm = o.failure_model
@@ -619,8 +620,8 @@ def mutations(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
     token all successes share is kept), or, with chances `crossover` and `indel`, one-point
     crossovers of two of them and one-token insertions or deletions, kept when no failure
     region rejects them and the ledger has not evaluated them (`stats` counts those tried and
-    rejected, and lists in "parents" the index in `known` of each kept mutant's success;
-    `weights`, one a success, makes the choice of that success weighted)."""
+    rejected, and lists in "parents" the index in `known` of each kept mutant's success, a
+    crossover's first; `weights`, one a success, makes the choice of that success weighted)."""
     seqs = [key_sequence(k) for k in known]
     held = [key_sequence(e.key) for e in run.ledger.evaluations()] \
         if crossover or indel or source == "ledger" else []
