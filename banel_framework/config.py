@@ -34,6 +34,9 @@ class FitSettings(Section):
     batch_size: int = Field(64, ge=1, description="Sequences per optimisation step.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     max_steps: int | None = Field(None, ge=1, description="Stop after this many steps (None: no cap).")
+    keep_optimizer: bool = Field(
+        False, description="Start from the optimizer state the last such fit left (Adam's moments), "
+        "as one long training run would; the generator must support it.")
 
 
 class GeneratorConfig(Section):

@@ -59,6 +59,8 @@ class Generator(LogProbModel):
     save_with_run: ClassVar[bool] = True
     #: True if `complete` continues prefixes (banel.distill.success_neighbours needs it).
     completes_prefixes: ClassVar[bool] = False
+    #: True if `fit` honours `FitSettings.keep_optimizer` and `optimizer_state` returns it.
+    keeps_optimizer: ClassVar[bool] = False
 
     @classmethod
     def build(cls, options: Options, trainer: TrainerConfig) -> Generator:
@@ -95,6 +97,15 @@ class Generator(LogProbModel):
         weights: torch.Tensor | None = None,
     ) -> FitResult:
         """Fine-tune in place, minimising mean(-weight * log p(x)); weights may be negative."""
+
+    def optimizer_state(self) -> dict[str, Any] | None:
+        """The optimizer state the last `keep_optimizer` fit left, or None (for checkpoints)."""
+        return None
+
+    def load_optimizer_state(self, state: dict[str, Any] | None) -> None:
+        """Restore what `optimizer_state` returned; the next `keep_optimizer` fit starts from it."""
+        if state is not None:
+            raise NotImplementedError(f"{type(self).__name__} does not keep optimizer state")
 
     @abstractmethod
     def clone(self) -> Generator:

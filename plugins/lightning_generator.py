@@ -88,6 +88,30 @@ class _LastLoss(Callback):
             self.loss = float(value)
 
 
+class _RestoreOptimizer(Callback):
+    """Loads a kept optimizer state into the fresh Trainer's optimizer, this fit's lr on top."""
+
+    def __init__(self, state: dict[str, Any], settings: FitSettings) -> None:
+        self.state, self.settings = state, settings
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        opt = trainer.optimizers[0]
+        opt.load_state_dict(self.state)
+        for group in opt.param_groups:
+            group["lr"], group["weight_decay"] = self.settings.lr, self.settings.weight_decay
+
+
+def _cpu(state: Any) -> Any:
+    """A deep copy of an optimizer state dict with every tensor on the CPU."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().cpu().clone()
+    if isinstance(state, dict):
+        return {k: _cpu(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_cpu(v) for v in state)
+    return copy.deepcopy(state)
+
+
 def resolve_device(cfg: TrainerConfig) -> torch.device:
     """The device sampling and scoring run on, following the trainer's accelerator."""
     acc = cfg.accelerator.lower()
@@ -118,11 +142,13 @@ class LightningGenerator(Generator):
     score_batch_size: int = 4096
     #: Draw Lightning's progress bar during fit (TaskContext.fit_prior turns it on).
     show_progress: bool = False
+    keeps_optimizer: ClassVar[bool] = True
 
     def __init__(self, module: SequenceModule, trainer: TrainerConfig | None = None):
         self.module = module
         self.trainer_cfg = trainer or TrainerConfig()
         self.device = resolve_device(self.trainer_cfg)
+        self._optimizer: dict[str, Any] | None = None  # kept by keep_optimizer fits
 
     @classmethod
     def build(cls, options: Options, trainer: TrainerConfig) -> LightningGenerator:
@@ -194,10 +220,14 @@ class LightningGenerator(Generator):
             loader = DataLoader(data, batch_size=settings.batch_size, shuffle=True,
                                 generator=torch_generator(seed), num_workers=0)
             trainer = make_trainer(settings, self.trainer_cfg, root, self.show_progress)
+            if settings.keep_optimizer and self._optimizer is not None:
+                trainer.callbacks.append(_RestoreOptimizer(self._optimizer, settings))
             try:
                 fit_interruptibly(trainer, self.module, loader)
                 last = next(c for c in trainer.callbacks if isinstance(c, _LastLoss))
                 steps = trainer.global_step
+                if settings.keep_optimizer:
+                    self._optimizer = _cpu(trainer.optimizers[0].state_dict())
             finally:  # keep only the weights: the Trainer holds the optimizer and its state
                 for p in self.module.parameters():
                     p.grad = None
@@ -205,6 +235,12 @@ class LightningGenerator(Generator):
                 del trainer
         self.module.eval()
         return FitResult(time.perf_counter() - start, steps, last.loss)
+
+    def optimizer_state(self) -> dict[str, Any] | None:
+        return self._optimizer
+
+    def load_optimizer_state(self, state: dict[str, Any] | None) -> None:
+        self._optimizer = state
 
     def clone(self) -> LightningGenerator:
         module = copy.deepcopy(self.module).cpu()

@@ -19,11 +19,12 @@ import torch
 from pydantic import Field
 
 from banel_framework.config import FitSettings
+from banel_framework.errors import ConfigError
 from banel_framework.hookspecs import hookimpl
 from banel_framework.interfaces import Generator, Options
 from banel_framework.posterior import Posterior
 from banel_framework.rounds import Batch, Proposal, RoundMethod
-from banel_framework.run import Run
+from banel_framework.run import Plan, Run
 from banel_framework.samples import Samples
 
 
@@ -40,6 +41,9 @@ class PolicyGradientOptions(Options):
         0.9, ge=0, lt=1, description="Running-mean baseline: b <- decay*b + (1-decay)*mean(reward).")
     kl_coef: float = Field(
         0.0, ge=0, description="Reward penalty kl_coef*(log pi(x) - log prior(x)); 0: no KL to prior.")
+    keep_optimizer: bool = Field(
+        False, description="Keep Adam's moments from one update to the next (one long training "
+        "run); False: a fresh optimizer per update, whose first step ignores the advantages' scale.")
     patience: int = Field(
         25, ge=1, description="Stop after this many updates in a row spent no NRE (collapse).")
     keep_checkpoints: bool = Field(
@@ -152,6 +156,12 @@ class PolicyGradientMethod(RoundMethod):
                        + (1 - opts.baseline_decay) * float(reward.mean()))
         return reward - base, base
 
+    def check(self, plan: Plan) -> None:
+        if self.options.keep_optimizer and not getattr(plan.generator_cls, "keeps_optimizer", False):
+            raise ConfigError(f"invalid configuration: {self.name}.keep_optimizer needs a "
+                              f"generator that keeps optimizer state; {plan.generator_name!r} "
+                              "does not")
+
     # -- the steps ------------------------------------------------------------------------
 
     def restore(self, run: Run) -> PolicyState:
@@ -165,6 +175,9 @@ class PolicyGradientMethod(RoundMethod):
             return PolicyState(run.prior.clone(), bonus, None)
         policy = run.prior.fresh()
         policy.load(run.run_dir / last["policy"])
+        if last.get("optimizer"):
+            policy.load_optimizer_state(torch.load(run.run_dir / last["optimizer"],
+                                                   map_location="cpu", weights_only=True))
         if bonus is not None and last.get("bonus"):
             bonus.load(run.run_dir / last["bonus"])
         return PolicyState(policy, bonus, last.get("baseline_after"))
@@ -220,7 +233,8 @@ class PolicyGradientMethod(RoundMethod):
                 reward -= opts.kl_coef * kl
             adv, base = self.advantage(st, reward, extrinsic)
             settings = FitSettings(epochs=opts.epochs, lr=opts.lr,
-                                   batch_size=opts.fit_batch_size or len(keys))
+                                   batch_size=opts.fit_batch_size or len(keys),
+                                   keep_optimizer=opts.keep_optimizer)
             fit = (st.policy.fit(batch, settings, seed=run.seed(r, "policy_fit"),
                                  weights=adv.float()) if bool((adv != 0).any()) else None)
             out.update(mean_reward=float(reward.mean()), baseline_used=base,
@@ -230,6 +244,10 @@ class PolicyGradientMethod(RoundMethod):
         path = run.checkpoint(f"policy_r{r:03d}.pt")
         st.policy.save(path)
         out.update(policy=_rel(run, path), baseline_after=st.baseline)
+        if st.policy.optimizer_state() is not None:
+            opath = run.checkpoint(f"optimizer_r{r:03d}.pt")
+            torch.save(st.policy.optimizer_state(), opath)
+            out["optimizer"] = _rel(run, opath)
         if st.bonus is not None:
             bpath = run.checkpoint(f"bonus_r{r:03d}.pt")
             st.bonus.save(bpath)
@@ -241,7 +259,7 @@ class PolicyGradientMethod(RoundMethod):
     @staticmethod
     def _drop_older(run: Run, r: int) -> None:
         """Remove the checkpoints of earlier rounds (resume needs only the latest)."""
-        for name in ("policy", "bonus"):
+        for name in ("policy", "bonus", "optimizer"):
             old = run.ckpt_dir / f"{name}_r{r - 1:03d}.pt"
             if old.exists():
                 old.unlink()

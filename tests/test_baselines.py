@@ -203,3 +203,39 @@ def test_kill_9_then_resume_makes_the_same_evaluations(tmp_path, on_path):
     a, b = (json.loads((d / "summary.json").read_text()) for d in (out, clean))
     assert a["eval"]["final"]["rate"] == b["eval"]["final"]["rate"] and a["rounds"] == b["rounds"]
     assert not math.isnan(a["eval"]["final"]["rate"])
+
+
+KEEP = ["--method", "rnd", *FAST, "--set", "rnd.lr=0.3", "--set", "rnd.batch_size=20",
+        "--set", "rnd.keep_optimizer=true"]
+
+
+def test_a_kept_optimizer_carries_adams_moments_across_updates_and_a_resume(tmp_path):
+    full = tmp_path / "full"
+    run_cli("run", "--out", full, "--budget", "120", *KEEP)
+    data = rounds(full)
+    run = open_run(full)
+    state = run.method.restore(run).policy.optimizer_state()
+    steps = {int(s["step"]) for s in state["state"].values()}
+    assert steps == {sum(d["fit_steps"] for d in data)} and len(data) > 2  # one long run
+    assert len(list((full / "checkpoints").glob("optimizer_r*.pt"))) == 1
+    fresh = tmp_path / "fresh"  # without the option every update starts a new optimizer
+    run_cli("run", "--out", fresh, "--budget", "120", *KEEP[:-2])
+    assert keys(fresh) != keys(full) and not any("optimizer" in d for d in rounds(fresh))
+    half = tmp_path / "half"  # stopped after round 3, resumed with more budget: the same evaluations
+    run_cli("run", "--out", half, "--budget", sum(d["new_candidates"] for d in data[:3]), *KEEP)
+    run_cli("resume", half, "-q", "--budget", "120")
+    assert keys(half) == keys(full)
+
+
+def test_keep_optimizer_is_refused_for_a_generator_without_it():
+    from types import SimpleNamespace
+
+    from banel_plugins.policy_gradient import PolicyGradientOptions, ReinforceMethod
+
+    from banel_framework.errors import ConfigError
+    from banel_framework.interfaces import Generator
+    method = ReinforceMethod(PolicyGradientOptions(keep_optimizer=True))
+    with pytest.raises(ConfigError, match="keep_optimizer needs a generator"):
+        method.check(SimpleNamespace(generator_cls=Generator, generator_name="plain"))
+    ReinforceMethod(PolicyGradientOptions()).check(
+        SimpleNamespace(generator_cls=Generator, generator_name="plain"))
