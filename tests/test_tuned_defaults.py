@@ -18,7 +18,7 @@ TUNING = {
     # (the *_4seeds files rerun each grid's best settings on seeds 100-103, come last and win)
     "addition-attack": [f"tune_addition-attack_b7500_{m}" for m in (
         "reinforce", "rnd", "count", "nsr", "tempered", "ga",
-        "reinforce_4seeds", "rnd_4seeds", "count_4seeds")],
+        "reinforce_4seeds", "rnd_4seeds", "count_4seeds", "nsr_4seeds")],
     # the GA's digits grid found no six at any setting: its generic defaults stay (not listed)
     # (rnd_beta, a beta grid at rnd's chosen lr, comes after rnd and wins)
     "digits-0to6": [f"tune_digits-0to6_b5000_{m}" for m in ("reinforce", "rnd", "rnd_beta",
