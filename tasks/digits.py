@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 #: benchmarks/results/tune_digits-0to6_b5000_<method>.json, docs/baselines.md). The GA's grid
 #: found no six at any mutation rate, so its generic defaults stay.
 TUNED: dict[str, dict[str, Any]] = {
-    "reinforce": {"lr": 1e-3, "kl_coef": 0.0},
+    "reinforce": {"lr": 1e-3, "kl_coef": 0.0, "keep_optimizer": True},  # keep: 2026-12-06
     "nsr": {"lr": 1e-3, "positive_weight": 0.0, "kl_coef": 0.0},
     "rnd": {"lr": 1e-3, "beta": 0.01, "kl_coef": 0.0},  # the beta grid: _rnd_beta.json
     "count": {"lr": 1e-4, "beta": 0.1, "kl_coef": 0.0},
