@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.apply_func import move_data_to_device
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.seed import isolate_rng
 from torch.utils.data import DataLoader, TensorDataset
@@ -99,17 +100,6 @@ class _RestoreOptimizer(Callback):
         opt.load_state_dict(self.state)
         for group in opt.param_groups:
             group["lr"], group["weight_decay"] = self.settings.lr, self.settings.weight_decay
-
-
-def _cpu(state: Any) -> Any:
-    """A deep copy of an optimizer state dict with every tensor on the CPU."""
-    if isinstance(state, torch.Tensor):
-        return state.detach().cpu().clone()
-    if isinstance(state, dict):
-        return {k: _cpu(v) for k, v in state.items()}
-    if isinstance(state, (list, tuple)):
-        return type(state)(_cpu(v) for v in state)
-    return copy.deepcopy(state)
 
 
 def resolve_device(cfg: TrainerConfig) -> torch.device:
@@ -227,7 +217,7 @@ class LightningGenerator(Generator):
                 last = next(c for c in trainer.callbacks if isinstance(c, _LastLoss))
                 steps = trainer.global_step
                 if settings.keep_optimizer:
-                    self._optimizer = _cpu(trainer.optimizers[0].state_dict())
+                    self._optimizer = move_data_to_device(trainer.optimizers[0].state_dict(), "cpu")
             finally:  # keep only the weights: the Trainer holds the optimizer and its state
                 for p in self.module.parameters():
                     p.grad = None
