@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,11 +111,13 @@ class BanelOptions(Options):
         "were evaluated, r_u, and of those the regions passed, r_k, the share is "
         "r_u / (r_u + r_k), kept within 0.1..0.9 (explore_unscreened is the share until a "
         "rejected mutant has been evaluated): the regions are trusted as far as they help.")
-    explore_parents: Literal["uniform", "yield"] = Field(
-        "uniform", description="How mutants pick the success they vary: uniformly, or by "
-        "their offspring's yield: in proportion to the success rate of the success's mutants "
-        "evaluated so far, shrunk towards all mutants' rate (2 pseudo-counts), times the share "
-        "of its one-token substitutions the ledger does not hold yet.")
+    explore_parents: Literal["uniform", "yield", "rare"] = Field(
+        "uniform", description="How mutants pick the success they vary: uniformly; by "
+        "their offspring's yield (the success rate of the success's mutants evaluated so far, "
+        "shrunk towards all mutants' rate with 2 pseudo-counts); or by rarity (the mean over "
+        "its positions of 1 / the number of successes holding its token there: fitness "
+        "sharing, so that a success unlike the others gets more mutants). Both weights are "
+        "times the share of its one-token substitutions the ledger does not hold yet.")
     explore_adapt: bool = Field(
         False, description="Set each round's mutation share from the ledger: with the "
         "mutants' and the posterior's candidates' success rates so far (Beta(1, 1) means) "
@@ -227,8 +230,9 @@ class BanelMethod(RoundMethod):
         if self.options.explore_unscreened_adapt:
             loose = unscreened_share(self.options, screen_record(run, r))
         n_u = round(loose * n_m) if screen else 0
-        if n_m and self.options.explore_parents == "yield":
-            ops["weights"] = parent_weights(run, r, known, ops["source"])
+        if n_m and self.options.explore_parents != "uniform":
+            ops["weights"] = parent_weights(run, r, known, ops["source"],
+                                            self.options.explore_parents)
         free = mutations(run, state.posterior, known, n_u, r, avoid=set(near.keys()),
                          stats=tried, filtered=False, tag="mutate-unscreened", **ops) \
             if n_u > 0 else Samples.empty()
@@ -755,26 +759,41 @@ def offspring_record(run: Run, r: int) -> dict[int, list[int]]:
     return total
 
 
-def parent_weights(run: Run, r: int, known: list[str], source: str) -> list[float]:
-    """banel.explore_parents="yield": each known success's weight as a mutant's parent, its
-    offspring's success rate shrunk towards all mutants' (2 pseudo-counts) times the share of
-    its one-token substitutions the ledger does not hold yet."""
-    record = offspring_record(run, r)
-    n_all = sum(n for n, _ in record.values())
-    k_all = sum(k for _, k in record.values())
-    m = (k_all + 1) / (n_all + 2)
+def parent_weights(run: Run, r: int, known: list[str], source: str,
+                   by: str = "yield") -> list[float]:
+    """banel.explore_parents: each known success's weight as a mutant's parent, its offspring's
+    success rate shrunk towards all mutants' (2 pseudo-counts; by="yield") or its rarity among
+    the successes (by="rare"), times the share of its one-token substitutions the ledger does
+    not hold yet."""
     seqs = [key_sequence(k) for k in known]
     held = [key_sequence(e.key) for e in run.ledger.evaluations()] if source == "ledger" else []
     alphabet, term = substitutions(seqs, held, source)
+    merit = rarity(seqs) if by == "rare" else offspring_yield(run, r, len(known))
     out = []
-    for i, key in enumerate(known):
-        n, k = record.get(i, (0, 0))
+    for key, w in zip(known, merit):
         parts = key.split(",")
         swaps = [",".join(parts[:j] + [str(t)] + parts[j + 1:])
                  for j in range(len(parts) - term) for t in alphabet if str(t) != parts[j]]
         fresh = sum(not run.ledger.is_known(v) for v in swaps) / max(len(swaps), 1)
-        out.append((k + 2 * m) / (n + 2) * fresh)
+        out.append(w * fresh)
     return out
+
+
+def offspring_yield(run: Run, r: int, n_known: int) -> list[float]:
+    """Each success's mutants' success rate before round r, shrunk towards all mutants' rate
+    (2 pseudo-counts; a success without mutants gets that rate)."""
+    record = offspring_record(run, r)
+    n_all = sum(n for n, _ in record.values())
+    k_all = sum(k for _, k in record.values())
+    m = (k_all + 1) / (n_all + 2)
+    return [(k + 2 * m) / (n + 2) for n, k in (record.get(i, (0, 0)) for i in range(n_known))]
+
+
+def rarity(seqs: list[list[int]]) -> list[float]:
+    """Each sequence's mean over its positions of 1 / (how many of `seqs` hold its token at
+    that position): near 1 for a sequence unlike the others, small inside a crowd."""
+    counts = Counter((j, t) for s in seqs for j, t in enumerate(s))
+    return [sum(1 / counts[j, t] for j, t in enumerate(s)) / max(len(s), 1) for s in seqs]
 
 
 def adapted_share(this: list[int], other: list[int], start: float, cap: float = 1.0) -> float:

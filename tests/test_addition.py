@@ -25,6 +25,7 @@ from banel_plugins.banel import (
     mutations,
     offspring_record,
     parent_weights,
+    rarity,
     round_arms,
     screen_record,
     unscreened_share,
@@ -83,6 +84,15 @@ def test_oracle_rewards_wrong_answers_to_valid_queries_only():
     samples = Samples.from_sequences(QueryCodec().encode(t) for t in texts)
     assert AttackOracle(Adder(), 5, True)(samples, texts) == [0, 1, 1, 0, 0]
     assert AttackOracle(Adder(), 5, False)(samples, texts) == [0, 1, 0, 0, 0]
+
+
+def test_rarity_favours_the_success_unlike_the_others():
+    crowd = [[5, 9, 6, d, 10] for d in range(8)]
+    odd = [0, 9, 6, 8, 10]  # a leading zero where every other success holds a 5
+    w = rarity(crowd + [odd])
+    assert w[-1] == max(w) and w[-1] > 1.5 * max(w[:-1])
+    assert len(set(w[:-1])) == 1  # alike but for one position each: alike weights
+    assert rarity([[1, 2, 3]]) == [1.0]
 
 
 def test_quick_run_with_tiny_pretrained_models(tmp_path):
@@ -160,6 +170,10 @@ def test_quick_run_with_tiny_pretrained_models(tmp_path):
                for v in [seq[:i] + [t] + seq[i + 1:]]
                if not run.ledger.is_known(",".join(map(str, v)))]
         assert (x > 0) == bool(new)
+    # explore_parents=rare: the same untried share times a rarity that is never 0
+    rare = parent_weights(run, len(rows) + 1, solved, "successes", "rare")
+    assert len(rare) == len(solved) and all(0 <= x <= 1 for x in rare)
+    assert [x > 0 for x in rare] == [x > 0 for x in w]
     seq, saved = key_sequence(solved[0]), dict(run.ledger._known)
     for i in range(len(seq) - 1):  # mark all of the first success's substitutions as known
         for t in alphabet:
