@@ -98,6 +98,11 @@ class BanelOptions(Options):
     explore_alphabet: Literal["successes", "ledger"] = Field(
         "successes", description="Tokens that substitutions and insertions draw from: those "
         "the ledger's successes use, or those of every sequence the ledger holds.")
+    explore_substitutions: Literal["uniform", "novel"] = Field(
+        "uniform", description="Which one-token substitution a mutant makes: any, uniformly, "
+        "or weighted by the novelty of the token pairs it writes (1 / sqrt(1 + how often the "
+        "ledger's sequences hold each pair), the sequence's start counted as a token): a "
+        "count bonus on local features, so that mutants try what no evaluation has tried.")
     explore_filter: bool = Field(
         True, description="Explored candidates (neighbours, mutants) must pass the failure "
         "regions; False keeps only the ledger's test (an ablation: what the regions add).")
@@ -154,6 +159,7 @@ class BanelMethod(RoundMethod):
             o.explore_unscreened = 0.0
             o.explore_unscreened_adapt = False
             o.explore_parents = "uniform"
+            o.explore_substitutions = "uniform"
             setattr(p.config, self.name, o.model_dump(mode="json"))  # recorded in config.yaml
         reg = p.host.registry
         fm = o.failure_model
@@ -224,7 +230,8 @@ class BanelMethod(RoundMethod):
             if known and share > 0 else Samples.empty()
         tried: dict[str, Any] = {}
         ops = dict(crossover=self.options.explore_crossover, indel=self.options.explore_indel,
-                   source=self.options.explore_alphabet)
+                   source=self.options.explore_alphabet,
+                   novel=self.options.explore_substitutions == "novel")
         n_m = round(flips * n) if known and flips > 0 else 0
         loose = self.options.explore_unscreened
         if self.options.explore_unscreened_adapt:
@@ -618,17 +625,19 @@ def mutations(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
               avoid: set[str] = frozenset(), stats: dict[str, Any] | None = None,
               filtered: bool = True, crossover: float = 0.0, indel: float = 0.0,
               source: str = "successes", tag: str = "mutate",
-              weights: list[float] | None = None) -> Samples:
+              weights: list[float] | None = None, novel: bool = False) -> Samples:
     """Up to n distinct one-token substitutions of the known successes (tokens from those the
     successes use, or with `source="ledger"` from every sequence the ledger holds; a final
     token all successes share is kept), or, with chances `crossover` and `indel`, one-point
     crossovers of two of them and one-token insertions or deletions, kept when no failure
     region rejects them and the ledger has not evaluated them (`stats` counts those tried and
     rejected, and lists in "parents" the index in `known` of each kept mutant's success, a
-    crossover's first; `weights`, one a success, makes the choice of that success weighted)."""
+    crossover's first; `weights`, one a success, makes the choice of that success weighted;
+    `novel` weights each substitution by the novelty of the token pairs it writes)."""
     seqs = [key_sequence(k) for k in known]
     held = [key_sequence(e.key) for e in run.ledger.evaluations()] \
-        if crossover or indel or source == "ledger" else []
+        if crossover or indel or novel or source == "ledger" else []
+    pairs = pair_counts(held) if novel else None
     alphabet, term = substitutions(seqs, held, source)
     longest = max(map(len, held), default=0)  # the successes are in the ledger too
     rng = random.Random(run.seed(r, tag))
@@ -657,6 +666,9 @@ def mutations(run: Run, posterior: Posterior, known: list[str], n: int, r: int,
                     s.insert(rng.randint(0, room), rng.choice(alphabet))
                 else:
                     continue
+            elif pairs is not None:
+                i, t = novel_substitution(s, room, alphabet, pairs, rng)
+                s[i] = t
             else:
                 i = rng.randrange(room)
                 s[i] = rng.choice([t for t in alphabet if t != s[i]])
@@ -730,6 +742,33 @@ def screen_record(run: Run, r: int) -> dict[str, list[int]]:
             side[0] += 1
             side[1] += (e.reward or 0) > 0
     return total
+
+
+#: The token before a sequence's first, for banel.explore_substitutions="novel".
+START = -1
+
+
+def pair_counts(seqs: list[list[int]]) -> Counter:
+    """How many times each adjacent token pair occurs in `seqs` (START before the first)."""
+    return Counter(pair for s in seqs for pair in zip([START, *s[:-1]], s))
+
+
+def novel_substitution(s: list[int], room: int, alphabet: list[int], pairs: Counter,
+                       rng: random.Random) -> tuple[int, int]:
+    """A substitution (position < room, token) of s drawn in proportion to the novelty of the
+    two token pairs it writes, each 1 / sqrt(1 + its count in `pairs`)."""
+    options, weights = [], []
+    for i in range(room):
+        before = s[i - 1] if i else START
+        after = s[i + 1] if i + 1 < len(s) else None
+        for t in alphabet:
+            if t != s[i]:
+                w = 1 / math.sqrt(1 + pairs[before, t])
+                if after is not None:
+                    w += 1 / math.sqrt(1 + pairs[t, after])
+                options.append((i, t))
+                weights.append(w)
+    return rng.choices(options, weights)[0]
 
 
 def substitutions(seqs: list[list[int]], held: list[list[int]], source: str
