@@ -1,6 +1,8 @@
 """addition-attack: the arithmetic, the oracle, and a quick run with tiny pretrained models."""
 
 import json
+import random
+from collections import Counter
 
 import pytest
 from scipy.stats import binomtest
@@ -23,7 +25,9 @@ from banel_plugins.banel import (
     arm_record,
     mutation_share,
     mutations,
+    novel_substitution,
     offspring_record,
+    pair_counts,
     parent_weights,
     rarity,
     round_arms,
@@ -93,6 +97,17 @@ def test_rarity_favours_the_success_unlike_the_others():
     assert w[-1] == max(w) and w[-1] > 1.5 * max(w[:-1])
     assert len(set(w[:-1])) == 1  # alike but for one position each: alike weights
     assert rarity([[1, 2, 3]]) == [1.0]
+
+
+def test_novel_substitutions_favour_token_pairs_the_ledger_lacks():
+    held = [[5, 9, 6, d, 10] for d in range(1, 10)] * 20  # 1-9 after 6, never 0
+    rng = random.Random(0)
+    draws = Counter(novel_substitution([5, 9, 6, 1, 10], 4, list(range(10)), pair_counts(held),
+                                       rng) for _ in range(20000))
+    assert (3, 1) not in draws and (0, 5) not in draws  # a substitution changes the token
+    held_there = sum(draws[3, t] for t in range(2, 10)) / 8  # pairs (6, t), (t, 10): 20 each
+    assert draws[3, 0] > 3 * held_there  # (6, 0) and (0, 10) are new: weight 2 against 0.44
+    assert draws[0, 0] > 3 * held_there  # so are (start, 0) and (0, 9)
 
 
 def test_quick_run_with_tiny_pretrained_models(tmp_path):
