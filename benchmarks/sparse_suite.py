@@ -64,7 +64,7 @@ VARIANTS = {
                        "sets": ["task_options.allow_leading_zeros=false",
                                 "eval.final_samples=20000", "eval.every=100"]},
 }
-METHODS = "pretrained,banel,tempered,reinforce,nsr,ga"
+METHODS = "pretrained,banel,tempered,reinforce,rnd,count,nsr,w-reinforce,ga"
 
 
 def run_variant(name: str, args: argparse.Namespace, root: Path, env: dict) -> dict:
