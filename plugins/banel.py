@@ -98,11 +98,12 @@ class BanelOptions(Options):
     explore_alphabet: Literal["successes", "ledger"] = Field(
         "successes", description="Tokens that substitutions and insertions draw from: those "
         "the ledger's successes use, or those of every sequence the ledger holds.")
-    explore_substitutions: Literal["uniform", "novel"] = Field(
+    explore_substitutions: Literal["uniform", "novel", "novel-unscreened"] = Field(
         "uniform", description="Which one-token substitution a mutant makes: any, uniformly, "
         "or weighted by the novelty of the token pairs it writes (1 / sqrt(1 + how often the "
         "ledger's sequences hold each pair), the sequence's start counted as a token): a "
-        "count bonus on local features, so that mutants try what no evaluation has tried.")
+        "count bonus on local features, so that mutants try what no evaluation has tried; "
+        "'novel-unscreened' weights only the mutants taken without the regions' test.")
     explore_filter: bool = Field(
         True, description="Explored candidates (neighbours, mutants) must pass the failure "
         "regions; False keeps only the ledger's test (an ablation: what the regions add).")
@@ -232,6 +233,7 @@ class BanelMethod(RoundMethod):
         ops = dict(crossover=self.options.explore_crossover, indel=self.options.explore_indel,
                    source=self.options.explore_alphabet,
                    novel=self.options.explore_substitutions == "novel")
+        wide = self.options.explore_substitutions != "uniform"  # the unscreened mutants
         n_m = round(flips * n) if known and flips > 0 else 0
         loose = self.options.explore_unscreened
         if self.options.explore_unscreened_adapt:
@@ -241,7 +243,8 @@ class BanelMethod(RoundMethod):
             ops["weights"] = parent_weights(run, r, known, ops["source"],
                                             self.options.explore_parents)
         free = mutations(run, state.posterior, known, n_u, r, avoid=set(near.keys()),
-                         stats=tried, filtered=False, tag="mutate-unscreened", **ops) \
+                         stats=tried, filtered=False, tag="mutate-unscreened",
+                         **{**ops, "novel": wide}) \
             if n_u > 0 else Samples.empty()
         unscreened = list(tried.pop("unscreened", []))
         rest = mutations(run, state.posterior, known, n_m - len(free), r,
