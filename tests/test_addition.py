@@ -121,7 +121,8 @@ def test_quick_run_with_tiny_pretrained_models(tmp_path):
                                     "--set", "banel.explore_adapt=true",
                                     "--set", "banel.explore_unscreened=0.5",
                                     "--set", "banel.explore_unscreened_adapt=true",
-                                    "--set", "banel.explore_parents=yield"])
+                                    "--set", "banel.explore_parents=yield",
+                                    "--set", "banel.explore_substitutions=novel-unscreened"])
     assert res.exit_code == 0, res.output + repr(res.exception)
     s = json.loads((out / "summary.json").read_text())
     assert s["nre_used"] == 120 and s["rounds"] == 3
