@@ -80,8 +80,11 @@ class PosteriorConfig(Section):
     name: str = Field("ratio", description="Registered posterior scorer.")
     filter_factor: float = Field(2.0, gt=0, description="f: reject when p_phi^kappa / p_ref > f.")
     kappa: float = Field(1.0, gt=0, description="Exponent on the failure model's likelihood.")
-    reference: Literal["prior", "proposal"] = Field(
-        "prior", description="Model in the ratio's numerator: the fixed prior or that round's proposal."
+    reference: Literal["prior", "proposal", "control"] = Field(
+        "prior", description="Model in the ratio's denominator: the fixed prior, that round's "
+        "proposal, or a control: the failure model's recipe (same start, same fit) applied to "
+        "as many fresh posterior samples, never evaluated, so that what the fit itself does to "
+        "the model's tails cancels in the ratio (one more fit a round)."
     )
     guard_successes: bool = Field(
         False, description="Spare known successes: lower a new region's log p_phi (its slack) "

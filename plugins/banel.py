@@ -20,7 +20,7 @@ from banel_framework.config import (
     Section,
     validate_options,
 )
-from banel_framework.errors import ConfigError
+from banel_framework.errors import BanelError, ConfigError
 from banel_framework.hookspecs import hookimpl
 from banel_framework.interfaces import Generator, LogProbModel, Options
 from banel_framework.ledger import Evaluation
@@ -277,7 +277,7 @@ class BanelMethod(RoundMethod):
     def learn(self, run: Run, state: BanelState, r: int, batch: Batch) -> dict[str, Any]:
         phi, data = self._fit_failure_model(run, state, r)
         if phi is not None:
-            ref = self._reference(state.posterior)
+            ref = data.pop("_reference")
             slack = data.pop("_calibrated", 0.0)
             if self.options.posterior.guard_successes:
                 guard, data["guard_spared"] = self._guard(run, phi, ref, slack)
@@ -380,17 +380,40 @@ class BanelMethod(RoundMethod):
         path = run.checkpoint(f"failure_model_r{r:03d}.pt")
         phi.save(path)
         extra_out: dict[str, Any] = {}
+        ref: LogProbModel = self._reference(st.posterior)
+        if pc.reference == "control":
+            ref, extra_out = self._fit_control(run, st, r, len(keys))
         if held:
             hs = Samples.from_keys(held)
-            log_ref = self._reference(st.posterior).log_prob(hs).detach().cpu().float()
+            log_ref = ref.log_prob(hs).detach().cpu().float()
             log_phi = phi.log_prob(hs).detach().cpu().float()
-            extra_out = {"_calibrated": calibrated_slack(self.scorer, log_ref, log_phi,
+            extra_out.update(_calibrated=calibrated_slack(self.scorer, log_ref, log_phi,
                                                           pc.calibrate),
-                         "holdout_negatives": len(held)}
+                             holdout_negatives=len(held))
+        extra_out["_reference"] = ref
         return phi, {**extra_out, "failure_model": _rel(run, path), "phi_samples": len(keys),
                      "phi_counter_examples": len(counter), "phi_epochs": fm.fit.epochs,
                      "phi_seconds": fit.seconds, "phi_steps": fit.steps,
                      "phi_loss": fit.final_loss}
+
+    def _fit_control(self, run: Run, st: BanelState, r: int, n: int
+                     ) -> tuple[LogProbModel, dict[str, Any]]:
+        """The control reference: phi's recipe from phi's start on n fresh posterior samples
+        that the ledger has not evaluated (no counter-examples)."""
+        fm, rc = self.options.failure_model, run.config.rounds
+        res = st.posterior.draw(n, seed=run.seed(r, "control"), batch_size=rc.draw_batch_size,
+                                max_draws=rc.max_draws_per_round, exclude=run.is_known,
+                                unique=True)
+        if len(res.samples) == 0:
+            raise BanelError(f"round {r}: the posterior gave no fresh samples for the control "
+                             f"reference in {res.drawn} proposals (banel.posterior.reference)")
+        control, fit = self.failure_builder.fit(self._parent(st.posterior), res.samples, fm.fit,
+                                                from_scratch=fm.init == "scratch",
+                                                seed=run.seed(r, "control_fit"))
+        path = run.checkpoint(f"control_r{r:03d}.pt")
+        control.save(path)
+        return control, {"control_model": _rel(run, path), "control_samples": len(res.samples),
+                         "control_seconds": fit.seconds}
 
     def _guard(self, run: Run, phi: LogProbModel, ref: Generator, base: float = 0.0
                ) -> tuple[float, int]:
@@ -541,8 +564,10 @@ def replay(run: Run, method: BanelMethod | None = None) -> Iterator[RoundState]:
         if data.get("failure_model"):
             phi = method.failure_builder.load(method._parent(post),
                                               run.run_dir / data["failure_model"])
-            regions.append(RejectionRegion(r, phi, method._reference(post),
-                                           data.get("region_slack", 0.0)))
+            ref = method.failure_builder.load(method._parent(post),
+                                              run.run_dir / data["control_model"]) \
+                if data.get("control_model") else method._reference(post)
+            regions.append(RejectionRegion(r, phi, ref, data.get("region_slack", 0.0)))
             proposal = method.guide(post, phi).proposal
         if status == "done" and data.get("proposal_after"):
             proposal = mix(dc, load_generator(prior, run.run_dir / data["proposal_after"]), prior)

@@ -1,0 +1,91 @@
+"""Where a BaNEL run's failure regions reject: fresh samples of the proposal after round R,
+split into tenths by their log-likelihood under that proposal, with the share each tenth loses
+to the regions and how often its samples succeed where kept and where rejected (evaluated
+off-budget with the task's evaluation oracle; no NRE).
+
+  python benchmarks/region_tails.py RUN_DIR... [--round R] [--samples 100000] [--name NAME]
+
+A failure model fine-tuned from the proposal spreads mass into the proposal's tails, so its
+ratio to the proposal is highest where the proposal is least likely: regions that reject the
+tails reject the atypical samples, which is where a rare failure mode (on addition-attack,
+operands with a leading zero) lives. With banel.posterior.reference=control the denominator is
+fitted the same way on fresh samples, and the tails' excess cancels. Writes results/NAME.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import torch
+from banel_plugins.banel import replay
+from common import write
+
+from banel_framework.run import open_run
+
+LEADING_ZERO = re.compile(r"(^|\+)0\d")
+
+
+def tails(run_dir: Path, upto: int | None, samples: int, seed: int = 7) -> dict:
+    """The proposal's samples after round `upto` (default: the last) by tenths of log q."""
+    run = open_run(run_dir)
+    state = None
+    for state in replay(run):
+        if upto is not None and state.round == upto:
+            break
+    if state is None:
+        raise SystemExit(f"{run_dir}: no round to read")
+    post = state.posterior
+    with torch.no_grad():
+        s = post.proposal.sample(samples, seed=seed, temperature=post.temperature)
+        log_q = post.proposal.log_prob(s).detach().cpu().float()
+        rejected, _ = post.reject_mask(s)
+    texts = run.codec.decode_batch(s)
+    won = torch.tensor([r > 0 for r in run.task.eval_oracle(run.context)(s, texts)])
+    lz = torch.tensor([bool(LEADING_ZERO.search(t)) for t in texts])
+    order = torch.argsort(log_q)  # tenths by rank, so that ties cannot empty one
+    rows = []
+    for part in order.chunk(10):
+        m = torch.zeros(len(log_q), dtype=torch.bool)
+        m[part] = True
+        kept, rej = m & ~rejected, m & rejected
+        rows.append({"log_q": [float(log_q[part].min()), float(log_q[part].max())],
+                     "n": int(m.sum()), "rejected": float(rejected[m].double().mean()),
+                     "successes_kept": [int(kept.sum()), int((kept & won).sum())],
+                     "successes_rejected": [int(rej.sum()), int((rej & won).sum())]})
+    return {"run": str(run_dir), "round": state.round, "regions": len(post.regions),
+            "reference": run.method.options.posterior.reference,
+            "samples": samples, "rejected": float(rejected.double().mean()),
+            "leading_zero": [int(lz.sum()), int((lz & rejected).sum()), int((lz & won).sum())],
+            "tenths": rows}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", nargs="+", type=Path)
+    ap.add_argument("--round", type=int, default=None, help="the posterior after this round")
+    ap.add_argument("--samples", type=int, default=100_000)
+    ap.add_argument("--name", default=None, help="write results/<name>.json")
+    args = ap.parse_args()
+    out = []
+    for d in args.runs:
+        t = tails(d, args.round, args.samples)
+        out.append(t)
+        n_lz, rej_lz, won_lz = t["leading_zero"]
+        print(f"{d}: after round {t['round']} ({t['regions']} regions, reference "
+              f"{t['reference']}): {t['rejected']:.3f} of {t['samples']} proposal "
+              f"samples rejected; leading zero: {n_lz} samples, {rej_lz} rejected, {won_lz} succeed")
+        print("  tenth (least likely first): log q range, rejected, kept succeed, rejected succeed")
+        for i, row in enumerate(t["tenths"]):
+            (nk, kk), (nr, kr) = row["successes_kept"], row["successes_rejected"]
+            print(f"  {i + 1:>2} [{row['log_q'][0]:7.1f}, {row['log_q'][1]:7.1f}] "
+                  f"{row['rejected']:.3f}  {kk}/{nk}  {kr}/{nr}")
+    if args.name:
+        write(args.name, {"args": [str(r) for r in args.runs], "round": args.round,
+                          "samples": args.samples, "runs": out})
+
+
+if __name__ == "__main__":
+    main()
