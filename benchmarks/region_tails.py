@@ -4,12 +4,19 @@ to the regions and how often its samples succeed where kept and where rejected (
 off-budget with the task's evaluation oracle; no NRE).
 
   python benchmarks/region_tails.py RUN_DIR... [--round R] [--samples 100000] [--name NAME]
+  python benchmarks/region_tails.py RUN_DIR --round R --refit 1,10 [--samples 20000] [--name NAME]
 
-A failure model fine-tuned from the proposal spreads mass into the proposal's tails, so its
-ratio to the proposal is highest where the proposal is least likely: regions that reject the
-tails reject the atypical samples, which is where a rare failure mode (on addition-attack,
-operands with a leading zero) lives. With banel.posterior.reference=control the denominator is
-fitted the same way on fresh samples, and the tails' excess cancels. Writes results/NAME.json.
+A failure model fitted on all the negatives so far learns the earlier, broader proposals they
+were drawn from, so its ratio to the current proposal is highest where that proposal is least
+likely: regions that reject the tails reject the atypical samples, which is where a rare
+failure mode (on addition-attack, operands with a leading zero) lives. With
+banel.posterior.reference=control the denominator is fitted the same way on fresh samples. With
+--refit, round R's failure model is fitted again
+from the same start (phi's parent after round R-1, no counter-examples) at each number of
+epochs, once on all the negatives so far and once on round R's only (banel.failure_model.data),
+and the tenths are those of that one region against the reference: whether the tails come from
+fitting negatives drawn from earlier, broader proposals against the current one. Writes
+results/NAME.json.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from banel_plugins.banel import replay
 from common import write
 
 from banel_framework.run import open_run
+from banel_framework.samples import Samples
 
 LEADING_ZERO = re.compile(r"(^|\+)0\d")
 
@@ -61,14 +69,65 @@ def tails(run_dir: Path, upto: int | None, samples: int, seed: int = 7) -> dict:
             "tenths": rows}
 
 
+def refits(run_dir: Path, r: int, epochs: list[int], samples: int, seed: int = 7) -> dict:
+    """Round r's region refitted on all negatives and on the round's own, at each epoch count."""
+    run = open_run(run_dir)
+    method = run.method
+    before = [st for st in replay(run) if st.round == r - 1]
+    if not before:
+        raise SystemExit(f"{run_dir}: round {r - 1} is not in the ledger")
+    pre = before[0].posterior
+    fm = method.options.failure_model
+    with torch.no_grad():
+        s = pre.proposal.sample(samples, seed=seed, temperature=pre.temperature)
+        log_q = pre.proposal.log_prob(s).detach().cpu().float()
+        log_ref = method._reference(pre).log_prob(s).detach().cpu().float()
+    lz = torch.tensor([bool(LEADING_ZERO.search(t)) for t in run.codec.decode_batch(s)])
+    order = torch.argsort(log_q)
+    rows = []
+    for data in ("all", "round"):
+        evs = run.ledger.evaluations(upto_round=r, status="done") if data == "all" \
+            else run.ledger.evaluations(round_=r, status="done")
+        negs = Samples.from_keys([e.key for e in evs if (e.reward or 0) <= 0])
+        for ep in epochs:
+            phi, _ = method.failure_builder.fit(
+                method._parent(pre), negs, fm.fit.model_copy(update={"epochs": ep}),
+                from_scratch=fm.init == "scratch", seed=run.seed(r, "failure_model"))
+            with torch.no_grad():
+                rej = method.scorer.reject(log_ref, phi.log_prob(s).detach().cpu().float()).cpu()
+            rows.append({"data": data, "negatives": len(negs), "epochs": ep,
+                         "rejected": float(rej.double().mean()),
+                         "leading_zero": [int(lz.sum()), int(rej[lz].sum())],
+                         "tenths": [float(rej[p].double().mean()) for p in order.chunk(10)]})
+    return {"run": str(run_dir), "round": r, "samples": samples, "refits": rows}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--round", type=int, default=None, help="the posterior after this round")
     ap.add_argument("--samples", type=int, default=100_000)
+    ap.add_argument("--refit", default=None,
+                    help="comma-separated epochs: refit round R's region (see above)")
     ap.add_argument("--name", default=None, help="write results/<name>.json")
     args = ap.parse_args()
+    if args.refit:
+        if args.round is None:
+            raise SystemExit("--refit needs --round")
+        out = [refits(d, args.round, [int(e) for e in args.refit.split(",")], args.samples)
+               for d in args.runs]
+        for t in out:
+            print(f"{t['run']}: round {t['round']}'s region refitted; tenths least likely first")
+            for row in t["refits"]:
+                n_lz, rej_lz = row["leading_zero"]
+                print(f"  data={row['data']:<5} ({row['negatives']} negatives), {row['epochs']:>2} "
+                      f"epochs: rejected {row['rejected']:.3f}, leading zero {rej_lz}/{n_lz}; "
+                      + " ".join(f"{x:.2f}" for x in row["tenths"]))
+        if args.name:
+            write(args.name, {"args": [str(r) for r in args.runs], "round": args.round,
+                              "samples": args.samples, "runs": out})
+        return
     out = []
     for d in args.runs:
         t = tails(d, args.round, args.samples)
