@@ -83,8 +83,9 @@ class PosteriorConfig(Section):
     reference: Literal["prior", "proposal", "control"] = Field(
         "prior", description="Model in the ratio's denominator: the fixed prior, that round's "
         "proposal, or a control: the failure model's recipe (same start, same fit) applied to "
-        "as many fresh posterior samples, never evaluated, so that what the fit itself does to "
-        "the model's tails cancels in the ratio (one more fit a round)."
+        "as many fresh posterior samples, never evaluated, so that what the fit does to any "
+        "data cancels in the ratio (one more fit a round; measured on addition-attack in "
+        "docs/addition-attack.md)."
     )
     guard_successes: bool = Field(
         False, description="Spare known successes: lower a new region's log p_phi (its slack) "

@@ -22,17 +22,15 @@ results/NAME.json.
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 import torch
 from banel_plugins.banel import replay
 from common import write
+from region_blind_spots import LEADING_ZERO
 
 from banel_framework.run import open_run
 from banel_framework.samples import Samples
-
-LEADING_ZERO = re.compile(r"(^|\+)0\d")
 
 
 def tails(run_dir: Path, upto: int | None, samples: int, seed: int = 7) -> dict:

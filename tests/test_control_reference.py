@@ -35,7 +35,7 @@ def test_control_is_fitted_on_as_many_fresh_samples_and_resumes_to_the_same_ledg
         fresh = fresh.select(keep)
         other = region.failure_model.log_prob(fresh) - region.reference.log_prob(fresh)
         assert float(fitted.mean()) > float(other.mean()) + 0.1
-    # killed after 20 NREs and resumed: the same evaluations, in the same order
+    # stopped after 20 NREs and resumed: the same evaluations, in the same order
     res = CliRunner().invoke(main, ["run", "--budget", "20", "-q", "--out", str(part), *CONTROL])
     assert res.exit_code == 0, res.output
     res = CliRunner().invoke(main, ["resume", str(part), "--budget", "40"])
