@@ -80,11 +80,13 @@ class PosteriorConfig(Section):
     name: str = Field("ratio", description="Registered posterior scorer.")
     filter_factor: float = Field(2.0, gt=0, description="f: reject when p_phi^kappa / p_ref > f.")
     kappa: float = Field(1.0, gt=0, description="Exponent on the failure model's likelihood.")
-    reference: Literal["prior", "proposal", "control"] = Field(
+    reference: Literal["prior", "proposal", "control", "mixture"] = Field(
         "prior", description="Model in the ratio's denominator: the fixed prior, that round's "
-        "proposal, or a control: the failure model's recipe (same start, same fit) applied to "
+        "proposal, a control: the failure model's recipe (same start, same fit) applied to "
         "as many fresh posterior samples, never evaluated, so that what the fit does to any "
-        "data cancels in the ratio (one more fit a round; measured on addition-attack in "
+        "data cancels in the ratio (one more fit a round), or the mixture of the proposals "
+        "that drew phi's negatives, each weighted by how many it drew (with "
+        "failure_model.data=all, every round's proposal; measured on addition-attack in "
         "docs/addition-attack.md)."
     )
     guard_successes: bool = Field(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from .interfaces import FitResult, Generator
+from .interfaces import FitResult, Generator, LogProbModel
 from .samples import Samples
 from .seeding import derive_seed, torch_generator
 
@@ -69,3 +69,22 @@ def trainable(gen: Generator) -> Generator:
     while getattr(gen, "wrapper", False):
         gen = gen.base
     return gen
+
+
+class WeightedMixture(LogProbModel):
+    """log sum_i w_i p_i(x): the distribution a set of models drew some data from, in shares."""
+
+    def __init__(self, components: list[tuple[LogProbModel, float]]):
+        total = sum(w for _, w in components)
+        if not components or total <= 0 or any(w < 0 for _, w in components):
+            raise ValueError("a weighted mixture needs non-negative weights with a positive sum")
+        self.components = [(m, w / total) for m, w in components if w > 0]
+
+    def log_prob(self, samples: Samples) -> torch.Tensor:
+        return self.combine([m.log_prob(samples).detach().cpu().float()
+                             for m, _ in self.components])
+
+    def combine(self, log_probs: list[torch.Tensor]) -> torch.Tensor:
+        """The mixture's log-likelihood from its components' (in the components' order)."""
+        return torch.logsumexp(torch.stack([lp + math.log(w) for lp, (_, w)
+                                            in zip(log_probs, self.components)]), 0)

@@ -141,7 +141,12 @@ class Posterior:
     @staticmethod
     def _log_prob(model: Generator, samples: Samples, idx: torch.Tensor, sub: Samples,
                   cache: dict[int, torch.Tensor]) -> torch.Tensor:
-        """log p_model on the rows `idx`, computing only rows not scored before in this batch."""
+        """log p_model on the rows `idx`, computing only rows not scored before in this batch
+        (a weighted mixture's components once each, shared between regions)."""
+        parts = getattr(model, "components", None)
+        if parts is not None:
+            return model.combine([Posterior._log_prob(m, samples, idx, sub, cache)
+                                  for m, _ in parts])
         full = cache.get(id(model))
         if full is None:
             full = cache[id(model)] = torch.full((len(samples),), math.nan)

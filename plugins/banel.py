@@ -24,7 +24,7 @@ from banel_framework.errors import BanelError, ConfigError
 from banel_framework.hookspecs import hookimpl
 from banel_framework.interfaces import Generator, LogProbModel, Options
 from banel_framework.ledger import Evaluation
-from banel_framework.mixture import Mixture, trainable
+from banel_framework.mixture import Mixture, WeightedMixture, trainable
 from banel_framework.posterior import Posterior, RejectionRegion, calibrated_slack, guard_slack
 from banel_framework.rounds import Batch, Proposal, RoundMethod, draw_new
 from banel_framework.run import Plan, Run
@@ -180,6 +180,10 @@ class BanelMethod(RoundMethod):
                          "banel.posterior.options")
         self.scorer = sc_cls(o.posterior)
         dc = o.distill
+        if o.guidance > 0 and o.posterior.reference == "mixture":
+            raise ConfigError("invalid configuration: banel.guidance and "
+                              "banel.posterior.reference=mixture cannot be combined (a guided "
+                              "proposal is not saved to rebuild the mixture from)")
         if o.guidance > 0 and not hasattr(getattr(p.generator_cls, "module_cls", None),
                                           "guided_token_log_probs"):
             raise ConfigError(f"invalid configuration: banel.guidance needs a transformer "
@@ -383,6 +387,11 @@ class BanelMethod(RoundMethod):
         ref: LogProbModel = self._reference(st.posterior)
         if pc.reference == "control":
             ref, extra_out = self._fit_control(run, st, r, len(keys))
+        elif pc.reference == "mixture":  # the proposals phi's negatives came from
+            fitted = set(keys)
+            drew = Counter(e.round for e in evs if e.key in fitted)
+            ref = self._mixture(run, r, st.posterior.proposal, drew)
+            extra_out["reference_weights"] = {str(q): n for q, n in sorted(drew.items())}
         if held:
             hs = Samples.from_keys(held)
             log_ref = ref.log_prob(hs).detach().cpu().float()
@@ -395,6 +404,32 @@ class BanelMethod(RoundMethod):
                      "phi_counter_examples": len(counter), "phi_epochs": fm.fit.epochs,
                      "phi_seconds": fit.seconds, "phi_steps": fit.steps,
                      "phi_loss": fit.final_loss}
+
+    def _mixture(self, run: Run, r: int, current: Generator, drew: dict[int, int]
+                 ) -> WeightedMixture:
+        """The proposals that drew each round's candidates, weighted by the negatives each
+        gave phi (round r's proposal is `current`)."""
+        proposals, proposal = {}, run.prior
+        for q, _, data in run.ledger.rounds():
+            if q >= r:
+                break
+            proposals[q] = proposal
+            if data.get("proposal_after"):
+                proposal = self._load_proposal(run, data["proposal_after"])
+        proposals[r] = current
+        return WeightedMixture([(proposals[q], n) for q, n in sorted(drew.items())])
+
+    def _load_proposal(self, run: Run, rel: str, made: Generator | None = None) -> Generator:
+        """A distilled proposal from its checkpoint, loaded once per run (or `made`, the one
+        just fitted), so that a mixture's shared components are scored once a batch."""
+        cache = self.__dict__.setdefault("_proposals", {})
+        key = (str(run.run_dir), rel)
+        if made is not None:
+            cache[key] = made
+        if key not in cache:
+            cache[key] = mix(self.options.distill, load_generator(run.prior, run.run_dir / rel),
+                             run.prior)
+        return cache[key]
 
     def _fit_control(self, run: Run, st: BanelState, r: int, n: int
                      ) -> tuple[LogProbModel, dict[str, Any]]:
@@ -466,7 +501,8 @@ class BanelMethod(RoundMethod):
             out["distill_neighbours"] = near
         path = run.checkpoint(f"proposal_r{r:03d}.pt")
         distilled.save(path)
-        st.posterior = self.guide(st.posterior.with_proposal(mix(dc, distilled, st.posterior.prior)),
+        made = self._load_proposal(run, _rel(run, path), mix(dc, distilled, st.posterior.prior))
+        st.posterior = self.guide(st.posterior.with_proposal(made),
                                   st.posterior.regions[-1].failure_model)
         out.update(distilled=True, proposal_after=_rel(run, path), distill_loss=fit.final_loss,
                    distill_seconds=time.perf_counter() - start)
@@ -553,7 +589,6 @@ def replay(run: Run, method: BanelMethod | None = None) -> Iterator[RoundState]:
     prior = run.prior
     proposal: Generator = prior
     regions: list[RejectionRegion] = []
-    dc = method.options.distill
     excluded = method.excluded(run)
     for r, status, data in run.ledger.rounds():
         if status not in ("fitted", "done"):
@@ -564,13 +599,18 @@ def replay(run: Run, method: BanelMethod | None = None) -> Iterator[RoundState]:
         if data.get("failure_model"):
             phi = method.failure_builder.load(method._parent(post),
                                               run.run_dir / data["failure_model"])
-            ref = method.failure_builder.load(method._parent(post),
-                                              run.run_dir / data["control_model"]) \
-                if data.get("control_model") else method._reference(post)
+            if data.get("control_model"):
+                ref = method.failure_builder.load(method._parent(post),
+                                                  run.run_dir / data["control_model"])
+            elif data.get("reference_weights"):
+                ref = method._mixture(run, r, proposal, {int(q): n for q, n
+                                                         in data["reference_weights"].items()})
+            else:
+                ref = method._reference(post)
             regions.append(RejectionRegion(r, phi, ref, data.get("region_slack", 0.0)))
             proposal = method.guide(post, phi).proposal
         if status == "done" and data.get("proposal_after"):
-            proposal = mix(dc, load_generator(prior, run.run_dir / data["proposal_after"]), prior)
+            proposal = method._load_proposal(run, data["proposal_after"])
             last_phi = regions[-1].failure_model if regions else None
             proposal = method.guide(post.with_proposal(proposal), last_phi).proposal
         yield RoundState(r, Posterior(prior, proposal, method.scorer, list(regions),
