@@ -89,6 +89,11 @@ class PosteriorConfig(Section):
         "failure_model.data=all, every round's proposal; measured on addition-attack in "
         "docs/addition-attack.md)."
     )
+    control_from: Literal["current", "rounds"] = Field(
+        "current", description="With reference=control, the fresh samples the control is "
+        "fitted on: the current posterior's, or each earlier round's posterior's, as many as "
+        "phi's negatives from that round (the distribution phi's negatives were drawn from)."
+    )
     guard_successes: bool = Field(
         False, description="Spare known successes: lower a new region's log p_phi (its slack) "
         "just enough that it rejects no success already in the ledger."

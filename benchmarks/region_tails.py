@@ -3,14 +3,16 @@ split into tenths by their log-likelihood under that proposal, with the share ea
 to the regions and how often its samples succeed where kept and where rejected (evaluated
 off-budget with the task's evaluation oracle; no NRE).
 
-  python benchmarks/region_tails.py RUN_DIR... [--round R] [--samples 100000] [--name NAME]
+  python benchmarks/region_tails.py RUN_DIR... [--round R] [--samples 100000] [--mixture] [--name NAME]
   python benchmarks/region_tails.py RUN_DIR --round R --refit 1,10 [--samples 20000] [--name NAME]
 
 A failure model fitted on all the negatives so far learns the earlier, broader proposals they
 were drawn from, so its ratio to the current proposal is highest where that proposal is least
 likely: regions that reject the tails reject the atypical samples, which is where a rare
 failure mode (on addition-attack, operands with a leading zero) lives. With
-banel.posterior.reference=control the denominator is fitted the same way on fresh samples. With
+banel.posterior.reference=control the denominator is fitted the same way on fresh samples;
+with --mixture the run's failure models are scored against the mixture of the proposals that
+drew their negatives instead (banel.posterior.reference=mixture, same regions). With
 --refit, round R's failure model is fitted again
 from the same start (phi's parent after round R-1, no counter-examples) at each number of
 epochs, once on all the negatives so far and once on round R's only (banel.failure_model.data),
@@ -22,6 +24,7 @@ results/NAME.json.
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -29,11 +32,27 @@ from banel_plugins.banel import replay
 from common import write
 from region_blind_spots import LEADING_ZERO
 
+from banel_framework.posterior import Posterior, RejectionRegion
 from banel_framework.run import open_run
 from banel_framework.samples import Samples
 
 
-def tails(run_dir: Path, upto: int | None, samples: int, seed: int = 7) -> dict:
+def as_mixture(run, post: Posterior) -> Posterior:
+    """The same failure models, each against the mixture of the proposals that drew its
+    negatives (banel.posterior.reference=mixture), instead of the run's own reference."""
+    regions = []
+    for reg in post.regions:
+        evs = run.ledger.evaluations(upto_round=reg.round, status="done")
+        drew = Counter(e.round for e in evs if (e.reward or 0) <= 0)
+        regions.append(RejectionRegion(reg.round, reg.failure_model,
+                                       run.method._mixture(run, reg.round, None, drew),
+                                       reg.slack))
+    return Posterior(post.prior, post.proposal, post.scorer, regions, post.temperature,
+                     post.excluded)
+
+
+def tails(run_dir: Path, upto: int | None, samples: int, seed: int = 7,
+          mixture: bool = False) -> dict:
     """The proposal's samples after round `upto` (default: the last) by tenths of log q."""
     run = open_run(run_dir)
     state = None
@@ -42,7 +61,7 @@ def tails(run_dir: Path, upto: int | None, samples: int, seed: int = 7) -> dict:
             break
     if state is None:
         raise SystemExit(f"{run_dir}: no round to read")
-    post = state.posterior
+    post = as_mixture(run, state.posterior) if mixture else state.posterior
     with torch.no_grad():
         s = post.proposal.sample(samples, seed=seed, temperature=post.temperature)
         log_q = post.proposal.log_prob(s).detach().cpu().float()
@@ -61,7 +80,7 @@ def tails(run_dir: Path, upto: int | None, samples: int, seed: int = 7) -> dict:
                      "successes_kept": [int(kept.sum()), int((kept & won).sum())],
                      "successes_rejected": [int(rej.sum()), int((rej & won).sum())]})
     return {"run": str(run_dir), "round": state.round, "regions": len(post.regions),
-            "reference": run.method.options.posterior.reference,
+            "reference": "mixture" if mixture else run.method.options.posterior.reference,
             "samples": samples, "rejected": float(rejected.double().mean()),
             "leading_zero": [int(lz.sum()), int((lz & rejected).sum()), int((lz & won).sum())],
             "tenths": rows}
@@ -108,6 +127,9 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=100_000)
     ap.add_argument("--refit", default=None,
                     help="comma-separated epochs: refit round R's region (see above)")
+    ap.add_argument("--mixture", action="store_true",
+                    help="score the run's failure models against the mixture of the proposals "
+                         "that drew their negatives (banel.posterior.reference=mixture)")
     ap.add_argument("--name", default=None, help="write results/<name>.json")
     args = ap.parse_args()
     if args.refit:
@@ -128,7 +150,7 @@ def main() -> None:
         return
     out = []
     for d in args.runs:
-        t = tails(d, args.round, args.samples)
+        t = tails(d, args.round, args.samples, mixture=args.mixture)
         out.append(t)
         n_lz, rej_lz, won_lz = t["leading_zero"]
         print(f"{d}: after round {t['round']} ({t['regions']} regions, reference "

@@ -180,6 +180,9 @@ class BanelMethod(RoundMethod):
                          "banel.posterior.options")
         self.scorer = sc_cls(o.posterior)
         dc = o.distill
+        if o.posterior.control_from != "current" and o.posterior.reference != "control":
+            raise ConfigError("invalid configuration: banel.posterior.control_from needs "
+                              "banel.posterior.reference=control")
         if o.guidance > 0 and o.posterior.reference == "mixture":
             raise ConfigError("invalid configuration: banel.guidance and "
                               "banel.posterior.reference=mixture cannot be combined (a guided "
@@ -385,11 +388,11 @@ class BanelMethod(RoundMethod):
         phi.save(path)
         extra_out: dict[str, Any] = {}
         ref: LogProbModel = self._reference(st.posterior)
+        fitted = set(keys)
+        drew = Counter(e.round for e in evs if e.key in fitted)  # phi's data, by round
         if pc.reference == "control":
-            ref, extra_out = self._fit_control(run, st, r, len(keys))
+            ref, extra_out = self._fit_control(run, st, r, len(keys), drew)
         elif pc.reference == "mixture":  # the proposals phi's negatives came from
-            fitted = set(keys)
-            drew = Counter(e.round for e in evs if e.key in fitted)
             ref = self._mixture(run, r, st.posterior.proposal, drew)
             extra_out["reference_weights"] = {str(q): n for q, n in sorted(drew.items())}
         if held:
@@ -405,19 +408,26 @@ class BanelMethod(RoundMethod):
                      "phi_seconds": fit.seconds, "phi_steps": fit.steps,
                      "phi_loss": fit.final_loss}
 
-    def _mixture(self, run: Run, r: int, current: Generator, drew: dict[int, int]
+    def _mixture(self, run: Run, r: int, current: Generator | None, drew: dict[int, int]
                  ) -> WeightedMixture:
         """The proposals that drew each round's candidates, weighted by the negatives each
-        gave phi (round r's proposal is `current`)."""
+        gave phi (round r's proposal is `current`, else read from the ledger)."""
+        proposals = self._round_proposals(run, r, current)
+        return WeightedMixture([(proposals[q], n) for q, n in sorted(drew.items())])
+
+    def _round_proposals(self, run: Run, r: int, current: Generator | None
+                         ) -> dict[int, Generator]:
+        """The proposal each round up to r drew its candidates from (r's: `current`)."""
         proposals, proposal = {}, run.prior
         for q, _, data in run.ledger.rounds():
-            if q >= r:
+            if q > r:
                 break
             proposals[q] = proposal
-            if data.get("proposal_after"):
+            if q < r and data.get("proposal_after"):
                 proposal = self._load_proposal(run, data["proposal_after"])
-        proposals[r] = current
-        return WeightedMixture([(proposals[q], n) for q, n in sorted(drew.items())])
+        if current is not None:
+            proposals[r] = current
+        return proposals
 
     def _load_proposal(self, run: Run, rel: str, made: Generator | None = None) -> Generator:
         """A distilled proposal from its checkpoint, loaded once per run (or `made`, the one
@@ -431,24 +441,46 @@ class BanelMethod(RoundMethod):
                              run.prior)
         return cache[key]
 
-    def _fit_control(self, run: Run, st: BanelState, r: int, n: int
+    def _fit_control(self, run: Run, st: BanelState, r: int, n: int, drew: dict[int, int]
                      ) -> tuple[LogProbModel, dict[str, Any]]:
         """The control reference: phi's recipe from phi's start on n fresh posterior samples
-        that the ledger has not evaluated (no counter-examples)."""
+        that the ledger has not evaluated (no counter-examples); with control_from=rounds,
+        drawn from each round's posterior in the shares phi's negatives came from."""
         fm, rc = self.options.failure_model, run.config.rounds
-        res = st.posterior.draw(n, seed=run.seed(r, "control"), batch_size=rc.draw_batch_size,
-                                max_draws=rc.max_draws_per_round, exclude=run.is_known,
-                                unique=True)
-        if len(res.samples) == 0:
+        if self.options.posterior.control_from == "rounds":
+            proposals = self._round_proposals(run, r, st.posterior.proposal)
+            parts, drawn, by_round = [], 0, {}
+            for q, k in sorted(drew.items()):  # round q's posterior: the regions before q
+                post = Posterior(st.posterior.prior, proposals[q], self.scorer,
+                                 [g for g in st.posterior.regions if g.round < q],
+                                 st.posterior.temperature, st.posterior.excluded)
+                res = post.draw(k, seed=run.seed(r, "control", q),
+                                batch_size=rc.draw_batch_size, max_draws=rc.max_draws_per_round,
+                                exclude=run.is_known, unique=True)
+                parts.append(res.samples)
+                drawn += res.drawn
+                by_round[str(q)] = len(res.samples)
+            samples = Samples.cat(parts)
+        else:
+            by_round = None
+            res = st.posterior.draw(n, seed=run.seed(r, "control"),
+                                    batch_size=rc.draw_batch_size,
+                                    max_draws=rc.max_draws_per_round, exclude=run.is_known,
+                                    unique=True)
+            samples, drawn = res.samples, res.drawn
+        if len(samples) == 0:
             raise BanelError(f"round {r}: the posterior gave no fresh samples for the control "
-                             f"reference in {res.drawn} proposals (banel.posterior.reference)")
-        control, fit = self.failure_builder.fit(self._parent(st.posterior), res.samples, fm.fit,
+                             f"reference in {drawn} proposals (banel.posterior.reference)")
+        control, fit = self.failure_builder.fit(self._parent(st.posterior), samples, fm.fit,
                                                 from_scratch=fm.init == "scratch",
                                                 seed=run.seed(r, "control_fit"))
         path = run.checkpoint(f"control_r{r:03d}.pt")
         control.save(path)
-        return control, {"control_model": _rel(run, path), "control_samples": len(res.samples),
-                         "control_seconds": fit.seconds}
+        out = {"control_model": _rel(run, path), "control_samples": len(samples),
+               "control_seconds": fit.seconds}
+        if by_round is not None:
+            out["control_rounds"] = by_round
+        return control, out
 
     def _guard(self, run: Run, phi: LogProbModel, ref: Generator, base: float = 0.0
                ) -> tuple[float, int]:

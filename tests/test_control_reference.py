@@ -1,6 +1,7 @@
 """banel.posterior.reference=control: the ratio's denominator fitted like phi on fresh samples."""
 
 import json
+from collections import Counter
 
 import torch
 from banel_plugins.banel import replay
@@ -45,3 +46,29 @@ def test_control_is_fitted_on_as_many_fresh_samples_and_resumes_to_the_same_ledg
     s1 = json.loads((whole / "summary.json").read_text())["eval"]["final"]["rate"]
     s2 = json.loads((part / "summary.json").read_text())["eval"]["final"]["rate"]
     assert torch.isclose(torch.tensor(s1), torch.tensor(s2))
+
+
+def test_a_control_drawn_like_phis_negatives_from_each_rounds_posterior(tmp_path):
+    from test_addition import TINY
+
+    flags = [*TINY, "--set", "banel.posterior.reference=control",
+             "--set", "banel.posterior.control_from=rounds", "--set", "banel.failure_model.data=all",
+             "--set", "banel.explore_mutations=0", "--set", "banel.explore_adapt=false",
+             "--set", "banel.explore_unscreened_adapt=false", "--set", "banel.distill.samples=500"]
+    res = CliRunner().invoke(main, ["run", "--budget", "80", "--out", str(tmp_path), *flags])
+    assert res.exit_code == 0, res.output
+    run = open_run(tmp_path)
+    rounds = [d for _, _, d in run.ledger.rounds() if d.get("failure_model")]
+    assert len(rounds) == 2 and rounds[-1]["phi_samples"] > rounds[0]["phi_samples"]
+    assert all(d["control_samples"] == d["phi_samples"] for d in rounds)
+    for r, d in [(r, d) for r, _, d in run.ledger.rounds() if d.get("failure_model")]:
+        negatives = Counter(e.round for e in run.ledger.evaluations(upto_round=r)
+                            if e.reward == 0)  # phi's data by round; the control drew as many
+        assert d["control_rounds"] == {str(q): k for q, k in negatives.items()}
+
+
+def test_control_from_needs_a_control_reference(tmp_path):
+    res = CliRunner().invoke(main, ["run", "--budget", "10", "-q", "--out", str(tmp_path / "x"),
+                                    "--set", "banel.posterior.control_from=rounds"])
+    assert res.exit_code != 0 and "control_from needs" in res.output
+    assert "Traceback" not in res.output
