@@ -66,6 +66,10 @@ def tails(run_dir: Path, upto: int | None, samples: int, seed: int = 7,
         s = post.proposal.sample(samples, seed=seed, temperature=post.temperature)
         log_q = post.proposal.log_prob(s).detach().cpu().float()
         rejected, _ = post.reject_mask(s)
+        last = post.regions[-1] if post.regions else None
+        log_ratio = (last.failure_model.log_prob(s) - last.slack
+                     - last.reference.log_prob(s)).detach().cpu().float() \
+            if last is not None else torch.zeros(len(s))
     texts = run.codec.decode_batch(s)
     won = torch.tensor([r > 0 for r in run.task.eval_oracle(run.context)(s, texts)])
     lz = torch.tensor([bool(LEADING_ZERO.search(t)) for t in texts])
@@ -78,7 +82,9 @@ def tails(run_dir: Path, upto: int | None, samples: int, seed: int = 7,
         rows.append({"log_q": [float(log_q[part].min()), float(log_q[part].max())],
                      "n": int(m.sum()), "rejected": float(rejected[m].double().mean()),
                      "successes_kept": [int(kept.sum()), int((kept & won).sum())],
-                     "successes_rejected": [int(rej.sum()), int((rej & won).sum())]})
+                     "successes_rejected": [int(rej.sum()), int((rej & won).sum())],
+                     "last_log_ratio": [float(log_ratio[part].mean()),
+                                        float(log_ratio[part].std())]})
     return {"run": str(run_dir), "round": state.round, "regions": len(post.regions),
             "reference": "mixture" if mixture else run.method.options.posterior.reference,
             "samples": samples, "rejected": float(rejected.double().mean()),
@@ -156,11 +162,13 @@ def main() -> None:
         print(f"{d}: after round {t['round']} ({t['regions']} regions, reference "
               f"{t['reference']}): {t['rejected']:.3f} of {t['samples']} proposal "
               f"samples rejected; leading zero: {n_lz} samples, {rej_lz} rejected, {won_lz} succeed")
-        print("  tenth (least likely first): log q range, rejected, kept succeed, rejected succeed")
+        print("  tenth (least likely first): log q range, rejected, kept succeed, rejected "
+              "succeed, the last region's log p_phi - log p_ref (mean, std)")
         for i, row in enumerate(t["tenths"]):
             (nk, kk), (nr, kr) = row["successes_kept"], row["successes_rejected"]
+            m, sd = row["last_log_ratio"]
             print(f"  {i + 1:>2} [{row['log_q'][0]:7.1f}, {row['log_q'][1]:7.1f}] "
-                  f"{row['rejected']:.3f}  {kk}/{nk}  {kr}/{nr}")
+                  f"{row['rejected']:.3f}  {kk}/{nk}  {kr}/{nr}  {m:.2f} {sd:.2f}")
     if args.name:
         write(args.name, {"args": [str(r) for r in args.runs], "round": args.round,
                           "samples": args.samples, "runs": out})
