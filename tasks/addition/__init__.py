@@ -162,8 +162,11 @@ class AdditionAttack(Task):
         # against fixed shares 0.5 and 0.8, 2026-12-05: docs/addition-attack.md). A share of
         # the mutants skips the regions' test, set every round from the ledger's success rates
         # of the rejected and the passed ones (explore_unscreened_adapt, starting at 0.2;
-        # chosen on seeds 100-105 against none and a fixed 0.2, 2026-12-06). All of these
-        # are off under --failures-only.
+        # chosen on seeds 100-105 against none and a fixed 0.2, 2026-12-06). The ratio's
+        # denominator is a control fitted like phi on fresh posterior samples (reference
+        # control, 2026-12-06: over the sixteen seeds 100-110 and 0-4 1,098 distinct successes
+        # a seed against 791 with the proposal as reference; seeds 5-9 were held out of the
+        # choice). All of these but the control are off under --failures-only.
         return {
             "budget": 7500,
             "rounds": {"samples_per_round": 500, "draw_batch_size": 4096,
@@ -173,7 +176,7 @@ class AdditionAttack(Task):
                                   "fit": {"epochs": 2, "lr": 1e-3, "batch_size": 128}},
                       "failure_model": {"init": "proposal", "data": "all", "success_weight": 100.0,
                                         "fit": {"epochs": 10, "lr": 1e-3, "batch_size": 64}},
-                      "posterior": {"filter_factor": 1.032, "reference": "proposal"},
+                      "posterior": {"filter_factor": 1.032, "reference": "control"},
                       "explore_mutations": 0.5, "explore_adapt": True,
                       "explore_unscreened": 0.2, "explore_unscreened_adapt": True},
             **TUNED,
