@@ -430,9 +430,12 @@ class BanelMethod(RoundMethod):
         return proposals
 
     def _load_proposal(self, run: Run, rel: str, made: Generator | None = None) -> Generator:
-        """A distilled proposal from its checkpoint, loaded once per run (or `made`, the one
-        just fitted), so that a mixture's shared components are scored once a batch."""
-        cache = self.__dict__.setdefault("_proposals", {})
+        """A distilled proposal from its checkpoint (or `made`, the one just fitted); kept once
+        per run where earlier rounds' proposals are used again (a mixture reference, a control
+        drawn from each round), so that shared components are scored once a batch."""
+        pc = self.options.posterior
+        keep = pc.reference == "mixture" or pc.control_from == "rounds"
+        cache = self.__dict__.setdefault("_proposals", {}) if keep else {}
         key = (str(run.run_dir), rel)
         if made is not None:
             cache[key] = made
