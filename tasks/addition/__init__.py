@@ -165,8 +165,9 @@ class AdditionAttack(Task):
         # chosen on seeds 100-105 against none and a fixed 0.2, 2026-12-06). The ratio's
         # denominator is a control fitted like phi on fresh posterior samples (reference
         # control, 2026-12-06: over the sixteen seeds 100-110 and 0-4 1,098 distinct successes
-        # a seed against 791 with the proposal as reference; seeds 5-9 were held out of the
-        # choice). All of these but the control are off under --failures-only.
+        # a seed against 791 with the proposal as reference; seeds 5-9, held out of the
+        # choice, did not confirm it: 1,182 against 1,496; over 22 seeds 1,075 against 921,
+        # median 872 against 241). All of these but the control are off under --failures-only.
         return {
             "budget": 7500,
             "rounds": {"samples_per_round": 500, "draw_batch_size": 4096,
