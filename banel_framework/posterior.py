@@ -25,7 +25,7 @@ class RejectionRegion:
 
     round: int
     failure_model: LogProbModel
-    reference: Generator
+    reference: LogProbModel  # the prior, a proposal, a control fit or a mixture
     #: Subtracted from log p_phi before the test (> 0 only to spare known successes).
     slack: float = 0.0
     checked: int = 0

@@ -387,14 +387,17 @@ class BanelMethod(RoundMethod):
         path = run.checkpoint(f"failure_model_r{r:03d}.pt")
         phi.save(path)
         extra_out: dict[str, Any] = {}
-        ref: LogProbModel = self._reference(st.posterior)
-        fitted = set(keys)
-        drew = Counter(e.round for e in evs if e.key in fitted)  # phi's data, by round
+        ref: LogProbModel
+        if pc.reference in ("control", "mixture"):
+            fitted = set(keys)
+            drew = Counter(e.round for e in evs if e.key in fitted)  # phi's data, by round
         if pc.reference == "control":
             ref, extra_out = self._fit_control(run, st, r, len(keys), drew)
         elif pc.reference == "mixture":  # the proposals phi's negatives came from
             ref = self._mixture(run, r, st.posterior.proposal, drew)
             extra_out["reference_weights"] = {str(q): n for q, n in sorted(drew.items())}
+        else:
+            ref = self._reference(st.posterior)
         if held:
             hs = Samples.from_keys(held)
             log_ref = ref.log_prob(hs).detach().cpu().float()
