@@ -54,3 +54,11 @@ def test_known_failures_can_be_excluded_exactly(tmp_path):
     run = open_run(tmp_path / "True")
     rounds = [d for _, _, d in run.ledger.rounds()]
     assert sum(d["rejected_by_round"].get("0", 0) for d in rounds[1:]) > 0  # 0: known failures
+
+
+def test_digits_failures_only_keeps_distillation_without_sixes():
+    """The configuration behind digits' failures-only 12.7x (docs/digits.md)."""
+    b = plan([{"task": "digits-0to6", "failures_only": True}]).config.banel
+    assert b["distill"]["enabled"] and b["distill"]["acceptance_below"] == 1.0
+    assert b["distill"]["success_share"] == 0 and b["failure_model"]["success_weight"] == 0
+    assert b["posterior"]["filter_factor"] == 0.5
