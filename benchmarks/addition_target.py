@@ -5,6 +5,7 @@ attacker are pretrained from scratch into a fresh cache and timed (goal: under 1
 2 CPU cores), then compared with the shipped checkpoints.
 
   python benchmarks/addition_target.py [--samples 100000] [--retrain] [--quick]
+                                      [--answer-check value|text]
 """
 
 from __future__ import annotations
@@ -56,10 +57,13 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=100_000)
     ap.add_argument("--retrain", action="store_true", help="pretrain from scratch and time it")
     ap.add_argument("--quick", action="store_true", help="tiny pretraining and sample, for CI")
+    ap.add_argument("--answer-check", choices=["value", "text"], default="value",
+                    help="the task's answer_check: is '0694' right for 694 (value) or not (text)")
     args = ap.parse_args()
-    sets = {"task": "addition-attack", "progress": False}
+    sets = {"task": "addition-attack", "progress": False,
+            "task_options": {"answer_check": args.answer_check}}
     if args.quick:
-        sets["task_options"] = {"target": {"steps": 20}, "attacker": {"queries": 2000}}
+        sets["task_options"].update({"target": {"steps": 20}, "attacker": {"queries": 2000}})
         args.samples, args.retrain = 2000, True
     p = plan([sets])
     out = {"args": vars(args)}
@@ -89,7 +93,8 @@ def main() -> None:
             print(f"  carry chain {c}: {e:.0f} / {n} = {e / max(n, 1):.2e}")
         print(f"  leading-zero queries: {m['leading_zero_queries']}, "
               f"wrong on {m['leading_zero_successes']:.0f}")
-    write("addition_target" + ("_quick" if args.quick else ""), out)
+    suffix = ("_text" if args.answer_check == "text" else "") + ("_quick" if args.quick else "")
+    write("addition_target" + suffix, out)
 
 
 if __name__ == "__main__":

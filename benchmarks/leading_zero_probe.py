@@ -41,8 +41,14 @@ def target_errors(task, ctx, n: int, seed: int) -> list[dict]:
                      + ("0" * zeros if where != "first" else "") + str(b) + "=" for a, b in pairs]
             answers = target.answer([encode(t) for t in texts])
             wrong = sum(not (x.isdigit() and int(x) == a + b) for x, (a, b) in zip(answers, pairs))
+            as_text = sum(x != str(a + b) for x, (a, b) in zip(answers, pairs))
             longer = sum(max(len(p) for p in t[:-1].split("+")) > top for t in texts)
+            valid = [i for i, t in enumerate(texts)
+                     if max(len(p) for p in t[:-1].split("+")) <= top]
+            text_valid = sum(answers[i] != str(sum(pairs[i])) for i in valid)
             rows.append({"zeros": zeros, "where": where, "n": n, "error": wrong / n,
+                         "error_as_text": as_text / n, "valid": len(valid),
+                         "error_as_text_valid": text_valid / max(1, len(valid)),
                          "longer_than_max_digits": longer / n})
     return rows
 
@@ -83,8 +89,10 @@ def main() -> None:
     rows = target_errors(p.task, ctx, args.queries, seed=0)
     for r in rows:
         place = "both operands" if r["where"] == "both" else f"the {r['where']} operand"
-        print(f"{r['zeros']} zero(s) before {place}: error {r['error']:.3f} "
-              f"({r['longer_than_max_digits']:.0%} of operands longer than max_digits)")
+        print(f"{r['zeros']} zero(s) before {place}: error {r['error']:.3f}, as text "
+              f"{r['error_as_text']:.3f} ({r['longer_than_max_digits']:.0%} of operands longer "
+              f"than max_digits; as text on the {r['valid']} valid ones: "
+              f"{r['error_as_text_valid']:.3f})")
     shapes = prior_shapes(p.task, ctx, args.samples, seed=1000)
     print(f"prior, {args.samples} samples:")
     for k, v in shapes.items():

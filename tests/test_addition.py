@@ -88,6 +88,8 @@ def test_oracle_rewards_wrong_answers_to_valid_queries_only():
     samples = Samples.from_sequences(QueryCodec().encode(t) for t in texts)
     assert AttackOracle(Adder(), 5, True)(samples, texts) == [0, 1, 1, 0, 0]
     assert AttackOracle(Adder(), 5, False)(samples, texts) == [0, 1, 0, 0, 0]
+    # read as text, '03' is not the sum 3: every valid query the stand-in answers is wrong
+    assert AttackOracle(Adder(), 5, True, "text")(samples, texts) == [1, 1, 1, 0, 0]
 
 
 def test_rarity_favours_the_success_unlike_the_others():

@@ -87,6 +87,9 @@ class AdditionOptions(Options):
         "max_digits digits) or over lengths 1..max_digits.")
     allow_leading_zeros: bool = Field(
         True, description="Count queries with leading zeros ('007+5=') as valid attacks.")
+    answer_check: Literal["value", "text"] = Field(
+        "value", description="How the target's answer is checked: 'value' reads it as a number "
+        "('0694' is right for 694), 'text' wants the sum as the training data writes it ('694').")
     pretrain_seed: int = Field(0, ge=0, description="Seed of the target's and attacker's pretraining.")
     target: TargetSpec = Field(default_factory=TargetSpec)
     attacker: AttackerSpec = Field(default_factory=AttackerSpec)
@@ -107,10 +110,12 @@ class AttackOracle(RewardOracle):
 
     batch_size = 4096
 
-    def __init__(self, target: TargetModule, max_digits: int, allow_leading_zeros: bool):
+    def __init__(self, target: TargetModule, max_digits: int, allow_leading_zeros: bool,
+                 answer_check: str = "value"):
         self.target = target
         self.max_digits = max_digits
         self.allow_leading_zeros = allow_leading_zeros
+        self.answer_check = answer_check
 
     def __call__(self, samples: Samples, texts: list[str]) -> list[float]:
         parsed = [parse(t, self.max_digits, self.allow_leading_zeros) for t in texts]
@@ -119,12 +124,14 @@ class AttackOracle(RewardOracle):
         rewards = [0.0] * len(texts)
         for i, ans in zip(valid, answers):
             a, b = parsed[i]
-            rewards[i] = float(not correct(ans, a + b))
+            rewards[i] = float(not correct(ans, a + b, self.answer_check))
         return rewards
 
 
-def correct(answer: str, value: int) -> bool:
-    """The answer is a digit string whose value is `value` ('012' counts as 12)."""
+def correct(answer: str, value: int, check: str = "value") -> bool:
+    """The answer is `value`: as a number ('012' counts as 12), or as text ('12' only)."""
+    if check == "text":
+        return answer == str(value)
     return answer.isdigit() and int(answer) == value
 
 
@@ -264,7 +271,8 @@ class AdditionAttack(Task):
 
     def oracle(self, ctx: TaskContext) -> RewardOracle:
         o = self.options
-        return AttackOracle(self.target_model(ctx), o.max_digits, o.allow_leading_zeros)
+        return AttackOracle(self.target_model(ctx), o.max_digits, o.allow_leading_zeros,
+                            o.answer_check)
 
     def eval_oracle(self, ctx: TaskContext) -> RewardOracle:
         return self.oracle(ctx)
