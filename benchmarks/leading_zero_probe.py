@@ -53,6 +53,25 @@ def target_errors(task, ctx, n: int, seed: int) -> list[dict]:
     return rows
 
 
+def beside_lengths(task, ctx, n: int, seed: int) -> list[dict]:
+    """Error as text with one zero in front of a 1..max_digits-1 digit second operand, by the
+    first operand's length (does the zeroed operand set the answer's length?)."""
+    target = task.target_model(ctx)
+    rng = random.Random(seed)
+    top = task.options.max_digits
+
+    def operand(k: int) -> int:
+        return rng.randrange(0 if k == 1 else 10 ** (k - 1), 10 ** k)
+
+    rows = []
+    for first in range(1, top + 1):
+        pairs = [(operand(first), operand(rng.randint(1, top - 1))) for _ in range(n)]
+        answers = target.answer([encode(f"{a}+0{b}=") for a, b in pairs])
+        wrong = sum(x != str(a + b) for x, (a, b) in zip(answers, pairs))
+        rows.append({"first_digits": first, "n": n, "error_as_text": wrong / n})
+    return rows
+
+
 def prior_shapes(task, ctx, n: int, seed: int) -> dict[str, int]:
     """Counts of the prior's samples by (leading zero?, longest operand in characters)."""
     prior, codec = task.prior(ctx), task.codec()
@@ -93,12 +112,16 @@ def main() -> None:
               f"{r['error_as_text']:.3f} ({r['longer_than_max_digits']:.0%} of operands longer "
               f"than max_digits; as text on the {r['valid']} valid ones: "
               f"{r['error_as_text_valid']:.3f})")
+    beside = beside_lengths(p.task, ctx, args.queries // 2, seed=1)
+    for r in beside:
+        print(f"one zero before the second operand, first operand of {r['first_digits']} "
+              f"digit(s): error as text {r['error_as_text']:.3f}")
     shapes = prior_shapes(p.task, ctx, args.samples, seed=1000)
     print(f"prior, {args.samples} samples:")
     for k, v in shapes.items():
         print(f"  {k}: {v}")
     write("leading_zero_probe" + ("_quick" if args.quick else ""),
-          {"args": vars(args), "target": rows, "prior_shapes": shapes})
+          {"args": vars(args), "target": rows, "beside": beside, "prior_shapes": shapes})
 
 
 if __name__ == "__main__":
