@@ -330,6 +330,31 @@ def test_shipped_checkpoints_load_without_training(tmp_path, monkeypatch):
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.pt"))
 
 
+def test_shipped_target_copies_a_leading_zero_which_only_the_text_check_counts_wrong(
+        tmp_path, monkeypatch):
+    """The measured failure mode of answer_check=text: a zero in front of the operand that sets
+    the answer's length is copied into the sum, right as a number, wrong as text."""
+    from banel_framework.run import plan, task_context
+
+    monkeypatch.setenv("BANEL_CACHE", str(tmp_path / "cache"))
+    checks = {}
+    for check in ("value", "text"):
+        p = plan([{"task": "addition-attack", "progress": False,
+                   "task_options": {"answer_check": check}}])
+        ctx = task_context(p, progress=False)
+        rng = random.Random(0)
+        texts = [f"{rng.randrange(1, 10)}+0{rng.randrange(100, 1000)}=" for _ in range(100)]
+        samples = Samples.from_sequences(QueryCodec().encode(t) for t in texts)
+        checks[check] = p.task.oracle(ctx)(samples, texts)
+        plain = ["12345+678=", "7+8=", "4021+77="]
+        assert p.task.oracle(ctx)(Samples.from_sequences(QueryCodec().encode(t) for t in plain),
+                                  plain) == [0.0, 0.0, 0.0]
+    # measured: 97% of such queries wrong as text (benchmarks/leading_zero_probe.py)
+    assert sum(checks["text"]) >= 80
+    assert sum(checks["value"]) <= 45  # 29 of these 100 are wrong as numbers too
+    assert all(t >= v for t, v in zip(checks["text"], checks["value"]))
+
+
 def test_target_pretraining_stops_at_the_held_out_error():
     from banel_tasks.addition.target import train_target
 
