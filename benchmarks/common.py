@@ -43,13 +43,27 @@ def parallel(fn: Callable[..., Any], calls: list[tuple], jobs: int) -> list[Any]
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(jobs, mp.get_context("spawn"), initializer=_one_thread) as pool:
+    with ProcessPoolExecutor(jobs, mp.get_context("spawn"), initializer=_one_thread,
+                             initargs=(os.getpid(),)) as pool:
         return list(pool.map(fn, *zip(*calls)))
 
 
-def _one_thread() -> None:
+def _one_thread(parent: int | None = None) -> None:
+    """A worker: one thread, and it exits when the benchmark that started it is killed."""
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     torch.set_num_threads(1)
+    if parent is not None:
+        import threading
+
+        threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: int, every: float = 1.0) -> None:
+    """Exit this process once its parent is gone (a killed benchmark leaves no orphans; its
+    runs resume from their ledgers)."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
 
 
 def write(name: str, payload: dict[str, Any]) -> Path:

@@ -239,3 +239,48 @@ def test_tuning_extend_keeps_earlier_rows(tmp_path):
                          env={**os.environ, "BANEL_BENCH_RESULTS": str(tmp_path / "results")},
                          capture_output=True, text=True, check=False)
     assert res.returncode != 0 and "other seeds" in res.stderr
+
+
+WORKER_SCRIPT = '''
+import os, sys, time
+sys.path.insert(0, {bench!r})
+from common import parallel
+
+def nap(out):
+    open(os.path.join(out, str(os.getpid())), "w").close()
+    time.sleep(120)
+
+if __name__ == "__main__":
+    parallel(nap, [({out!r},), ({out!r},)], jobs=2)
+'''
+
+
+def test_killed_benchmark_leaves_no_worker_behind(tmp_path):
+    """parallel()'s workers exit when the benchmark that started them is killed."""
+    import signal
+    import time
+
+    out = tmp_path / "pids"
+    out.mkdir()
+    script = tmp_path / "bench.py"
+    script.write_text(WORKER_SCRIPT.format(bench=str(BENCH), out=str(out)))
+    parent = subprocess.Popen([sys.executable, str(script)])
+    deadline = time.time() + 60
+    while len(list(out.iterdir())) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    workers = [int(p.name) for p in out.iterdir()]
+    assert len(workers) == 2
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return not Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+
+    deadline = time.time() + 15
+    while any(alive(p) for p in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(p) for p in workers)
