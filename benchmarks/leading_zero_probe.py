@@ -42,9 +42,9 @@ def target_errors(task, ctx, n: int, seed: int) -> list[dict]:
             answers = target.answer([encode(t) for t in texts])
             wrong = sum(not (x.isdigit() and int(x) == a + b) for x, (a, b) in zip(answers, pairs))
             as_text = sum(x != str(a + b) for x, (a, b) in zip(answers, pairs))
-            longer = sum(max(len(p) for p in t[:-1].split("+")) > top for t in texts)
-            valid = [i for i, t in enumerate(texts)
-                     if max(len(p) for p in t[:-1].split("+")) <= top]
+            widest = [max(len(p) for p in t[:-1].split("+")) for t in texts]
+            longer = sum(w > top for w in widest)
+            valid = [i for i, w in enumerate(widest) if w <= top]
             text_valid = sum(answers[i] != str(sum(pairs[i])) for i in valid)
             rows.append({"zeros": zeros, "where": where, "n": n, "error": wrong / n,
                          "error_as_text": as_text / n, "valid": len(valid),
