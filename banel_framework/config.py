@@ -105,6 +105,10 @@ class PosteriorConfig(Section):
     holdout: float = Field(
         0.2, gt=0, lt=1, description="Share of the round's negatives held out of phi's fit "
         "when calibrate is set.")
+    window: int | None = Field(
+        None, ge=1, description="Apply only the regions of the last this many rounds: the "
+        "older ones are taken as absorbed by the distillations since (None: every region, "
+        "the paper's union).")
     options: dict[str, Any] = Field(default_factory=dict, description="Options of the scorer.")
 
 

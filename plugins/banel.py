@@ -291,6 +291,7 @@ class BanelMethod(RoundMethod):
                 slack = max(slack, guard)
             data["region_slack"] = slack
             state.posterior.regions.append(RejectionRegion(r, phi, ref, slack))
+            windowed(state.posterior.regions, self.options.posterior.window)
             state.posterior = self.guide(state.posterior, phi)
         return data
 
@@ -646,6 +647,7 @@ def replay(run: Run, method: BanelMethod | None = None) -> Iterator[RoundState]:
             else:
                 ref = method._reference(post)
             regions.append(RejectionRegion(r, phi, ref, data.get("region_slack", 0.0)))
+            windowed(regions, method.options.posterior.window)
             proposal = method.guide(post, phi).proposal
         if status == "done" and data.get("proposal_after"):
             proposal = method._load_proposal(run, data["proposal_after"])
@@ -656,6 +658,12 @@ def replay(run: Run, method: BanelMethod | None = None) -> Iterator[RoundState]:
                          status == "done")
         if status != "done":
             return
+
+
+def windowed(regions: list[RejectionRegion], window: int | None) -> None:
+    """Drop all but the last `window` regions, in place (None: keep every region)."""
+    if window is not None and len(regions) > window:
+        del regions[:len(regions) - window]
 
 
 def load_generator(template: Generator, path: Path) -> Generator:
