@@ -22,6 +22,9 @@ from common import RESULTS, parallel, write
 
 from banel_framework.config import parse_overrides
 
+#: The paper's improvement at each epoch count (leading zeros disallowed), read off Fig. 10.
+PAPER = {1: 4, 2: 10, 3: 13, 10: 88, 20: 40, 50: 6, 100: 72}
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -31,6 +34,7 @@ def main() -> None:
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", default="runs/bench-scaling")
     ap.add_argument("--jobs", type=int, default=1, help="runs side by side, one thread each")
+    ap.add_argument("--name", default="compute_scaling", help="results/<name>.json and .png")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
     epochs = [int(e) for e in args.epochs.split(",")]
@@ -66,6 +70,8 @@ def main() -> None:
         if vals:
             means.append((e, statistics.mean(vals)))
     ax.plot([m[0] for m in means], [m[1] for m in means], marker="o", color="C1", label="mean")
+    ax.plot(list(PAPER), list(PAPER.values()), marker="s", ls=":", color="C2",
+            label="paper, Fig. 10 (read off the figure)")
     ax.axhline(1, color="grey", ls="--", label="prior")
     ax.set_xscale("log")
     ax.set_xlabel("failure-model epochs per round")
@@ -74,10 +80,11 @@ def main() -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    png = RESULTS / ("compute_scaling" + ("_quick" if args.quick else "") + ".png")
+    name = args.name + ("_quick" if args.quick else "")
+    png = RESULTS / (name + ".png")
     fig.savefig(png, dpi=110)
     print(f"wrote {png}")
-    write("compute_scaling" + ("_quick" if args.quick else ""), {"args": vars(args), "rows": rows})
+    write(name, {"args": vars(args), "rows": rows, "paper": PAPER})
 
 
 if __name__ == "__main__":
