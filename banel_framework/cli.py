@@ -291,6 +291,8 @@ def describe_plan(p) -> list[tuple[str, str, str]]:
     from .config import describe_options
 
     by_task = set(_dotted(p.task.defaults()))
+    if p.config.failures_only:
+        by_task |= set(_dotted(p.task.failures_only_defaults()))
 
     def mark(rows):
         return [(k, v, d + (f" (set by task {p.config.task!r})" if k in by_task else ""))

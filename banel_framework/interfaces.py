@@ -258,6 +258,11 @@ class Task(ABC):
         """Run-config values that suit this task (merged under the user's config)."""
         return {}
 
+    def failures_only_defaults(self) -> dict[str, Any]:
+        """Run-config values that suit this task under the paper's protocol (failures_only):
+        merged over defaults(), under the user's config."""
+        return {}
+
     @abstractmethod
     def codec(self) -> Codec:
         """How samples read as strings."""

@@ -106,7 +106,10 @@ def plan(user_layers: list[dict[str, Any]], host: PluginHost | None = None, *,
     method_cls = reg.get("method", method_name).obj
     methods = set(reg.names("method"))
     # a task's defaults may hold sections for methods that are not installed: skipped
-    defaults = {k: v for k, v in task.defaults().items()
+    defaults = task.defaults()
+    if user.get("failures_only", defaults.get("failures_only")):
+        defaults = deep_merge(defaults, task.failures_only_defaults())
+    defaults = {k: v for k, v in defaults.items()
                 if k in RunConfig.model_fields or k in methods}
     config = build_config([defaults, user, {
         "task": task_name, "method": method_name,

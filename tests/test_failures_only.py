@@ -23,6 +23,13 @@ def test_failures_only_turns_every_success_feedback_off_and_is_recorded(tmp_path
     assert b["explore_neighbours"] == b["explore_mutations"] == 0 and not b["explore_adapt"]
     assert b["explore_crossover"] == b["explore_indel"] == b["explore_unscreened"] == 0
     assert not b["explore_unscreened_adapt"]
+    # the task's own failures-only defaults, under the user's settings
+    assert default["failure_model"]["data"] == "all" and default["posterior"]["window"] is None
+    assert b["failure_model"]["data"] == "round" and b["posterior"]["reference"] == "proposal"
+    assert b["posterior"]["window"] == 3
+    mine = plan([{"task": "addition-attack", "failures_only": True,
+                  "banel": {"posterior": {"window": 5}}}]).config.banel["posterior"]
+    assert mine["window"] == 5 and mine["reference"] == "proposal"
     out = tmp_path / "run"
     res = CliRunner().invoke(main, ["run", "--failures-only", "--budget", "20", "-q", "--out",
                                     str(out), "--set", "banel.failure_model.success_weight=5"])

@@ -192,6 +192,17 @@ class AdditionAttack(Task):
                      "prior_samples": 100000},
         }
 
+    def failures_only_defaults(self) -> dict[str, Any]:
+        # Under --failures-only each phi is fitted on its round's negatives against the
+        # proposal that drew them (the paper's reading: a region rejects the proposal's typical
+        # samples), and only the last 3 rounds' regions apply, the distillation after every
+        # round having absorbed the older ones (no rejection collapse). With the answer read
+        # as text: 245x over seeds 0-9 (491x over seeds 0-4) against 5.3x (9.2x) with the
+        # task's defaults; leading zeros disallowed 0.8x against 1.7x (2026-12-07,
+        # docs/addition-attack.md).
+        return {"banel": {"failure_model": {"data": "round"},
+                          "posterior": {"reference": "proposal", "window": 3}}}
+
     def codec(self) -> QueryCodec:
         return QueryCodec()
 
