@@ -355,6 +355,25 @@ def test_shipped_target_copies_a_leading_zero_which_only_the_text_check_counts_w
     assert all(t >= v for t, v in zip(checks["text"], checks["value"]))
 
 
+def test_longer_valid_operands_expose_the_shipped_targets_length_failure(tmp_path, monkeypatch):
+    """valid_max_digits past max_digits admits operands the target never saw: it cannot read them."""
+    from banel_framework.run import plan, task_context
+
+    monkeypatch.setenv("BANEL_CACHE", str(tmp_path / "cache"))
+    rng = random.Random(0)
+    long = [f"{rng.randrange(10**5, 10**6)}+{rng.randrange(1, 10**5)}=" for _ in range(50)]
+    plain = ["12345+678=", "7+8=", "4021+77="]
+    texts = long + plain
+    samples = Samples.from_sequences(QueryCodec().encode(t) for t in texts)
+    rewards = {}
+    for valid in (None, 8):
+        p = plan([{"task": "addition-attack", "progress": False,
+                   "task_options": {"allow_leading_zeros": False, "valid_max_digits": valid}}])
+        rewards[valid] = p.task.oracle(task_context(p, progress=False))(samples, texts)
+    assert rewards[None] == [0.0] * len(texts)  # six digits: invalid, and plain ones right
+    assert sum(rewards[8][:50]) >= 45 and rewards[8][50:] == [0.0, 0.0, 0.0]  # measured: 500/500
+
+
 def test_target_pretraining_stops_at_the_held_out_error():
     from banel_tasks.addition.target import train_target
 

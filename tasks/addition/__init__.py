@@ -87,6 +87,10 @@ class AdditionOptions(Options):
         "max_digits digits) or over lengths 1..max_digits.")
     allow_leading_zeros: bool = Field(
         True, description="Count queries with leading zeros ('007+5=') as valid attacks.")
+    valid_max_digits: int | None = Field(
+        None, ge=1, le=12, description="Longest operand a valid attack may have (None: "
+        "max_digits). Longer than max_digits admits operands the target never saw, which it "
+        "cannot read (a length failure mode; docs/addition-attack.md).")
     answer_check: Literal["value", "text"] = Field(
         "value", description="How the target's answer is checked: 'value' reads it as a number "
         "('0694' is right for 694), 'text' wants the sum as the training data writes it ('694').")
@@ -113,7 +117,7 @@ class AttackOracle(RewardOracle):
     def __init__(self, target: TargetModule, max_digits: int, allow_leading_zeros: bool,
                  answer_check: str = "value"):
         self.target = target
-        self.max_digits = max_digits
+        self.max_digits = max_digits  # the longest operand of a valid query
         self.allow_leading_zeros = allow_leading_zeros
         self.answer_check = answer_check
 
@@ -282,8 +286,8 @@ class AdditionAttack(Task):
 
     def oracle(self, ctx: TaskContext) -> RewardOracle:
         o = self.options
-        return AttackOracle(self.target_model(ctx), o.max_digits, o.allow_leading_zeros,
-                            o.answer_check)
+        return AttackOracle(self.target_model(ctx), o.valid_max_digits or o.max_digits,
+                            o.allow_leading_zeros, o.answer_check)
 
     def eval_oracle(self, ctx: TaskContext) -> RewardOracle:
         return self.oracle(ctx)
