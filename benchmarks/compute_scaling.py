@@ -79,10 +79,11 @@ def main() -> None:
             label="paper, Fig. 10 (no leading zeros; read off the figure)")
     ax.axhline(1, color="grey", ls="--", label="prior")
     ax.set_xscale("log")
+    ax.set_yscale("log")  # a ratio; the seeds span decades
     ax.set_xlabel("failure-model epochs per round")
     ax.set_ylabel("improvement over the prior")
     which = "leading zeros allowed" if args.leading_zeros else "no leading zeros"
-    ax.set_title(f"addition-attack ({which}): compute for reward efficiency")
+    ax.set_title(f"addition-attack, {which}")
     ax.legend(fontsize=8)
     fig.tight_layout()
     RESULTS.mkdir(parents=True, exist_ok=True)
