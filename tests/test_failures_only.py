@@ -26,7 +26,9 @@ def test_failures_only_turns_every_success_feedback_off_and_is_recorded(tmp_path
     # the task's own failures-only defaults, under the user's settings
     assert default["failure_model"]["data"] == "all" and default["posterior"]["window"] is None
     assert b["failure_model"]["data"] == "round" and b["posterior"]["reference"] == "proposal"
-    assert b["posterior"]["window"] == 3
+    assert b["posterior"]["window"] == 3 and b["failure_model"]["fit"]["epochs"] == 5
+    assert default["failure_model"]["fit"]["epochs"] == 10  # the task's default method keeps 10
+    assert b["failure_model"]["fit"]["lr"] == default["failure_model"]["fit"]["lr"]  # merged
     mine = plan([{"task": "addition-attack", "failures_only": True,
                   "banel": {"posterior": {"window": 5}}}]).config.banel["posterior"]
     assert mine["window"] == 5 and mine["reference"] == "proposal"
