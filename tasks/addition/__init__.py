@@ -98,6 +98,11 @@ class AdditionOptions(Options):
     target: TargetSpec = Field(default_factory=TargetSpec)
     attacker: AttackerSpec = Field(default_factory=AttackerSpec)
 
+    @property
+    def longest_valid_operand(self) -> int:
+        """The most digits an operand of a valid attack may have."""
+        return self.valid_max_digits or self.max_digits
+
 
 class QueryCodec(Codec):
     """Tokens read as text: '123+45=' (EOS dropped)."""
@@ -110,7 +115,7 @@ class QueryCodec(Codec):
 
 
 class AttackOracle(RewardOracle):
-    """r(x) = 1 when x is a valid query and the target's greedy answer is numerically wrong."""
+    """r(x) = 1 when x is a valid query and the target's greedy answer is wrong (answer_check)."""
 
     batch_size = 4096
 
@@ -201,11 +206,10 @@ class AdditionAttack(Task):
         # proposal that drew them (the paper's reading: a region rejects the proposal's typical
         # samples), and only the last 3 rounds' regions apply, the distillation after every
         # round having absorbed the older ones (no rejection collapse). With the answer read
-        # as text: 245x over seeds 0-9 (491x over seeds 0-4) against 5.3x (9.2x) with the
-        # task's defaults; leading zeros disallowed 0.8x against 1.7x. phi fitted 5 epochs a
-        # round instead of 10 (chosen on seeds 0-1 of the compute-scaling sweep, confirmed on
-        # seeds 2-9): 1,320x over seeds 0-9, 9 of 10 seeds in the leading-zero mode
-        # (2026-12-07, docs/addition-attack.md).
+        # as text, and phi fitted 5 epochs a round (chosen on seeds 0-1 of the compute-scaling
+        # sweep, confirmed on seeds 2-9): 1,320x over seeds 0-9 (245x at 10 epochs; 5.3x with
+        # the task's defaults); leading zeros disallowed 0.67x (2026-12-07,
+        # docs/addition-attack.md).
         return {"banel": {"failure_model": {"data": "round", "fit": {"epochs": 5}},
                           "posterior": {"reference": "proposal", "window": 3}}}
 
@@ -288,7 +292,7 @@ class AdditionAttack(Task):
 
     def oracle(self, ctx: TaskContext) -> RewardOracle:
         o = self.options
-        return AttackOracle(self.target_model(ctx), o.valid_max_digits or o.max_digits,
+        return AttackOracle(self.target_model(ctx), o.longest_valid_operand,
                             o.allow_leading_zeros, o.answer_check)
 
     def eval_oracle(self, ctx: TaskContext) -> RewardOracle:

@@ -36,7 +36,7 @@ def describe(texts: list[str], max_digits: int) -> dict[str, Any]:
 def failure_modes(run: Run, task: AdditionAttack, out_dir: Path,
                   prior_samples: int = 20000) -> list[Path]:
     """failure_modes.json and a carry-chain plot: successes found versus prior samples."""
-    d = task.options.valid_max_digits or task.options.max_digits
+    d = task.options.longest_valid_operand
     found = [s.text for s in run.ledger.solutions()]
     prior = run.prior.sample(prior_samples, seed=run.seed("report", "prior"))
     prior_texts = run.codec.decode_batch(prior)
