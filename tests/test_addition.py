@@ -86,10 +86,10 @@ def test_oracle_rewards_wrong_answers_to_valid_queries_only():
     # the stand-in answers with a leading zero: numerically right, so not a success
     texts = ["1+2=", "7+1=", "07+1=", "1+2", "123456+1="]
     samples = Samples.from_sequences(QueryCodec().encode(t) for t in texts)
-    assert AttackOracle(Adder(), 5, True)(samples, texts) == [0, 1, 1, 0, 0]
-    assert AttackOracle(Adder(), 5, False)(samples, texts) == [0, 1, 0, 0, 0]
-    # read as text, '03' is not the sum 3: every valid query the stand-in answers is wrong
-    assert AttackOracle(Adder(), 5, True, "text")(samples, texts) == [1, 1, 1, 0, 0]
+    assert AttackOracle(Adder(), 5, True, "value")(samples, texts) == [0, 1, 1, 0, 0]
+    assert AttackOracle(Adder(), 5, False, "value")(samples, texts) == [0, 1, 0, 0, 0]
+    # read as text (the default), '03' is not the sum 3: every valid query it answers is wrong
+    assert AttackOracle(Adder(), 5, True)(samples, texts) == [1, 1, 1, 0, 0]
 
 
 def test_rarity_favours_the_success_unlike_the_others():

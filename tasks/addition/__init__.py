@@ -92,8 +92,9 @@ class AdditionOptions(Options):
         "max_digits). Longer than max_digits admits operands the target never saw, which it "
         "cannot read (a length failure mode; docs/addition-attack.md).")
     answer_check: Literal["value", "text"] = Field(
-        "value", description="How the target's answer is checked: 'value' reads it as a number "
-        "('0694' is right for 694), 'text' wants the sum as the training data writes it ('694').")
+        "text", description="How the target's answer is checked: 'text' (the default since "
+        "2026-12-07) wants the sum as the training data writes it ('694'), as a string grader "
+        "would; 'value' reads it as a number ('0694' is right for 694; the default until then).")
     pretrain_seed: int = Field(0, ge=0, description="Seed of the target's and attacker's pretraining.")
     target: TargetSpec = Field(default_factory=TargetSpec)
     attacker: AttackerSpec = Field(default_factory=AttackerSpec)
@@ -120,7 +121,7 @@ class AttackOracle(RewardOracle):
     batch_size = 4096
 
     def __init__(self, target: TargetModule, max_digits: int, allow_leading_zeros: bool,
-                 answer_check: str = "value"):
+                 answer_check: str = "text"):
         self.target = target
         self.max_digits = max_digits  # the longest operand of a valid query
         self.allow_leading_zeros = allow_leading_zeros
@@ -137,7 +138,7 @@ class AttackOracle(RewardOracle):
         return rewards
 
 
-def correct(answer: str, value: int, check: str = "value") -> bool:
+def correct(answer: str, value: int, check: str = "text") -> bool:
     """The answer is `value`: as a number ('012' counts as 12), or as text ('12' only)."""
     if check == "text":
         return answer == str(value)
