@@ -60,6 +60,15 @@ def test_addition_attack_quick(tmp_path, variant):
         assert g["kept"] + g["rejected"] == b["variants"]
         assert g["kept_successes"] <= g["kept"] and g["rejected_successes"] <= g["rejected"]
     assert any(b["variants"] > 0 for b in blind) and "succeed" in out
+    # regions_by_kind.py: each rebuilt round's draws by kind, and what its regions reject
+    quick(tmp_path, "regions_by_kind.py", *runs, "--rounds", "1,2", "--draws", "100", "--name",
+          "kinds", flags=())
+    kinds = json.loads((tmp_path / "results" / "kinds.json").read_text())["runs"]
+    for rows in kinds.values():
+        assert [r["round"] for r in rows] == [1, 2] and rows[1]["regions"][-1] == 2
+        for r in rows:
+            assert abs(sum(r["drawn"].values()) - 1) < 1e-9
+            assert all(x is None or 0 <= x <= 1 for x in r["rejected"].values())
 
 
 def test_compute_scaling_quick(tmp_path):
@@ -284,3 +293,24 @@ def test_killed_benchmark_leaves_no_worker_behind(tmp_path):
     while any(alive(p) for p in workers) and time.time() < deadline:
         time.sleep(0.2)
     assert not any(alive(p) for p in workers)
+
+
+def test_addition_ceiling_builds_the_chains_it_asks_for_and_counts_every_query(tmp_path):
+    import random
+
+    from addition_ceiling import operands
+    from banel_tasks.addition.arith import carry_chain
+
+    rng = random.Random(0)
+    for la, lb in [(1, 1), (3, 5), (5, 2), (4, 4)]:
+        for _ in range(50):
+            a, b = operands(la, lb, rng.random(), rng)
+            assert (len(str(a)), len(str(b))) == (la, lb)  # exact lengths, no leading zero
+        if la == lb:  # a carry forced everywhere runs the whole length; none: no chain
+            assert carry_chain(*operands(la, lb, 1.0, rng)) == la
+        assert carry_chain(*operands(la, lb, 0.0, rng)) == 0
+    quick(tmp_path, "addition_ceiling.py")
+    data = json.loads((tmp_path / "results" / "addition_ceiling_quick.json").read_text())
+    assert sum(n for _, n in data["by_chain"].values()) == 25 * 40  # 5 x 5 length pairs
+    errors = [c["error"] for c in data["classes"]]
+    assert errors == sorted(errors, reverse=True) and data["ceiling"] == data["classes"][0]["gain_bound"]
