@@ -30,6 +30,12 @@ from banel_framework.run import plan, task_context
 PRIOR_NO_LZ = 3.88e-4
 
 
+#: The sum growing a digit next to a one-digit operand: every query of each family (d+e >= 10).
+FAMILIES = {name: [pattern.format(d=d, e=e) for d in range(1, 10) for e in range(10) if d + e >= 10]
+            for name, pattern in {"d+9999e": "{d}+9999{e}=", "9999e+d": "9999{e}+{d}=",
+                                  "d+999e": "{d}+999{e}=", "999e+d": "999{e}+{d}="}.items()}
+
+
 def operands(la: int, lb: int, q: float, rng: random.Random) -> tuple[int, int]:
     """Operands of la and lb digits (no leading zero), a carry forced at each position w.p. q."""
     a, b, carry = [], [], 0
@@ -96,7 +102,15 @@ def main() -> None:
         print(f"  {c['lengths'][0]}+{c['lengths'][1]} digits, chain {c['chain']}: "
               f"{c['wrong']} / {c['n']} = {c['error']:.2e} [{c['ci'][0]:.2e}, {c['ci'][1]:.2e}]"
               f" -> at most {c['gain_bound']:.1f}x")
+    prior, families = p.task.prior(ctx), {}
+    for name, texts in FAMILIES.items():
+        samples = Samples.from_sequences(codec.encode(t) for t in texts)
+        mass = float(prior.log_prob(samples).exp().sum())
+        wrong = int(sum(oracle(samples, texts)))
+        families[name] = {"queries": len(texts), "wrong": wrong, "prior_mass": mass}
+        print(f"  '{name}' (d+e >= 10): {wrong} of {len(texts)} wrong, prior mass {mass:.2e}")
     out = {"args": vars(args), "prior_no_lz": PRIOR_NO_LZ, "seconds": seconds,
+           "families": families,
            "by_chain": {ch: v for ch, v in sorted(by_chain.items())},
            "classes": big, "ceiling": big[0]["gain_bound"] if big else None}
     write("addition_ceiling" + ("_quick" if args.quick else ""), out)

@@ -314,3 +314,5 @@ def test_addition_ceiling_builds_the_chains_it_asks_for_and_counts_every_query(t
     assert sum(n for _, n in data["by_chain"].values()) == 25 * 40  # 5 x 5 length pairs
     errors = [c["error"] for c in data["classes"]]
     assert errors == sorted(errors, reverse=True) and data["ceiling"] == data["classes"][0]["gain_bound"]
+    assert {f["queries"] for f in data["families"].values()} == {45}
+    assert all(0 < f["prior_mass"] < 1 for f in data["families"].values())
