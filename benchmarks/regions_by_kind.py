@@ -35,6 +35,7 @@ def kind(text: str, max_digits: int = 5) -> str:
 def measure(run_dir: Path, rounds: set[int], draws: int) -> list[dict]:
     """Per chosen round: drawn share and rejected share of each kind."""
     run = open_run(run_dir).run
+    longest = run.task.options.longest_valid_operand
     out = []
     for st in replay(run):
         if st.round not in rounds:
@@ -44,8 +45,8 @@ def measure(run_dir: Path, rounds: set[int], draws: int) -> list[dict]:
         rejected, _ = post.reject_mask(samples)
         drawn, rej = collections.Counter(), collections.Counter()
         for t, x in zip(run.codec.decode_batch(samples), rejected.tolist()):
-            drawn[kind(t)] += 1
-            rej[kind(t)] += x
+            drawn[kind(t, longest)] += 1
+            rej[kind(t, longest)] += x
         row = {"round": st.round, "regions": [g.round for g in post.regions],
                "drawn": {k: drawn[k] / draws for k in KINDS},
                "rejected": {k: rej[k] / drawn[k] if drawn[k] else None for k in KINDS}}
