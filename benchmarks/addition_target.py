@@ -57,8 +57,9 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=100_000)
     ap.add_argument("--retrain", action="store_true", help="pretrain from scratch and time it")
     ap.add_argument("--quick", action="store_true", help="tiny pretraining and sample, for CI")
-    ap.add_argument("--answer-check", choices=["value", "text"], default="value",
-                    help="the task's answer_check: is '0694' right for 694 (value) or not (text)")
+    ap.add_argument("--answer-check", choices=["value", "text"], default="text",
+                    help="the task's answer_check (default: text, the task's): is '0694' right "
+                    "for 694 (value) or not (text)")
     args = ap.parse_args()
     sets = {"task": "addition-attack", "progress": False,
             "task_options": {"answer_check": args.answer_check}}

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import collections
-import re
 from pathlib import Path
 
 import torch
 from banel_plugins.banel import replay
+from banel_tasks.addition.arith import has_leading_zero, parse, query_pattern
 from common import write
 
 from banel_framework.api import open_run
@@ -23,13 +23,12 @@ KINDS = ("valid", "leading zero", "malformed", "too long")
 
 def kind(text: str, max_digits: int = 5) -> str:
     """What a query is: valid, with a leading zero, malformed (not 'a+b='), or too long."""
-    m = re.fullmatch(r"(\d+)\+(\d+)=", text)
+    m = query_pattern(99).match(text)
     if not m:
         return "malformed"
-    a, b = m.groups()
-    if any(len(x) > 1 and x[0] == "0" for x in (a, b)):
+    if any(has_leading_zero(x) for x in m.groups()):
         return "leading zero"
-    return "too long" if max(len(a), len(b)) > max_digits else "valid"
+    return "valid" if parse(text, max_digits, True) else "too long"
 
 
 def measure(run_dir: Path, rounds: set[int], draws: int) -> list[dict]:

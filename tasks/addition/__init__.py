@@ -207,10 +207,10 @@ class AdditionAttack(Task):
         # proposal that drew them (the paper's reading: a region rejects the proposal's typical
         # samples), and only the last 3 rounds' regions apply, the distillation after every
         # round having absorbed the older ones (no rejection collapse). With the answer read
-        # as text, and phi fitted 5 epochs a round (chosen on seeds 0-1 of the compute-scaling
-        # sweep, confirmed on seeds 2-9): 1,320x over seeds 0-9 (245x at 10 epochs; 5.3x with
-        # the task's defaults); leading zeros disallowed 0.67x (2026-12-07,
-        # docs/addition-attack.md).
+        # as text (the task's check), and phi fitted 5 epochs a round (chosen on seeds 0-1 of
+        # the compute-scaling sweep, confirmed on seeds 2-9): 1,320x over seeds 0-9, 1,166x
+        # over seeds 0-14 (245x at 10 epochs; 5.3x with the task's defaults); leading zeros
+        # disallowed 0.67x (2026-12-07, docs/addition-attack.md).
         return {"banel": {"failure_model": {"data": "round", "fit": {"epochs": 5}},
                           "posterior": {"reference": "proposal", "window": 3}}}
 
