@@ -279,6 +279,11 @@ class Task(ABC):
         """A cheap oracle for off-budget evaluation, or None when there is none."""
         return None
 
+    def valid(self, text: str) -> bool:
+        """A free check (no NRE): False only for samples the oracle is sure to fail, such as
+        malformed ones. BaNEL can keep them out of its posterior (banel.exclude_invalid)."""
+        return True
+
     def pretrain(self, ctx: TaskContext) -> dict[str, Any]:
         """Build and cache everything pretrained (`banel pretrain`); returns what was built."""
         return {"prior": self.prior(ctx).describe()}

@@ -72,6 +72,8 @@ def table(summaries: list[dict[str, Any]]) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--seed-list", default=None, metavar="3,10,12",
+                    help="these seeds instead of 0..seeds-1")
     ap.add_argument("--budget", type=int, default=7500)
     ap.add_argument("--no-leading-zeros", action="store_true", help="the harder variant")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
@@ -85,6 +87,7 @@ def main() -> None:
     if args.quick:
         sets = QUICK + sets
         budget, seeds = 80, 2
+    seed_ids = [int(x) for x in args.seed_list.split(",")] if args.seed_list else range(seeds)
     if args.no_leading_zeros:
         sets.append("task_options.allow_leading_zeros=false")
     variant = "no-lz" if args.no_leading_zeros else "lz"
@@ -92,11 +95,11 @@ def main() -> None:
     calls = [(root / f"seed{seed}",
               [{"task": "addition-attack", "seed": seed, "budget": budget, "progress": False,
                 "trainer": {"num_threads": 1} if args.jobs > 1 else {}},
-               parse_overrides(sets)]) for seed in range(seeds)]
+               parse_overrides(sets)]) for seed in seed_ids]
     start = time.perf_counter()
     summaries = parallel(run_seed, calls, args.jobs)
     per_round = []
-    for seed, s in enumerate(summaries):
+    for seed, s in zip(seed_ids, summaries):
         ev = s["eval"]
         print(f"seed {seed}: prior {ev['prior']['rate']:.2e}, final {ev['final']['rate']:.4f} "
               f"{[round(x, 4) for x in ev['final']['ci']]}, best {ev['best']['rate'] if ev['best'] else None}, "

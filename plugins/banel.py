@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections import Counter
@@ -75,6 +76,10 @@ class BanelOptions(Options):
     exclude_known_failures: bool = Field(
         False, description="The posterior also rejects every sample the ledger knows to fail "
         "(exactly: they are known failures), in distillation draws and evaluations too.")
+    exclude_invalid: bool = Field(
+        False, description="The posterior also rejects every sample the task's free check "
+        "(Task.valid, no NRE) marks as sure to fail, such as malformed queries; no success "
+        "information, so allowed under --failures-only.")
     explore_neighbours: float = Field(
         0.0, ge=0, le=1, description="Share of each round's candidates drawn as the proposal's "
         "completions of random prefixes of the ledger's successes that pass the regions (new "
@@ -338,14 +343,24 @@ class BanelMethod(RoundMethod):
                          self.excluded(run))
 
     def excluded(self, run: Run):
-        """With exclude_known_failures: the test for a key the ledger knows to fail."""
-        if not self.options.exclude_known_failures:
+        """The test for a key known to fail without an NRE: by the ledger
+        (exclude_known_failures) or by the task's free check (exclude_invalid); None if off."""
+        o = self.options
+        if not (o.exclude_known_failures or o.exclude_invalid):
             return None
-        ledger = run.ledger
+        ledger, task, codec = run.ledger, run.task, run.codec
+
+        @functools.lru_cache(maxsize=1 << 18)
+        def invalid(key: str) -> bool:
+            return not task.valid(codec.decode(key_sequence(key)))
 
         def known_failure(key: str) -> bool:
-            reward = ledger.reward(key)
-            return reward is not None and reward <= 0
+            if o.exclude_invalid and invalid(key):
+                return True
+            if o.exclude_known_failures:
+                reward = ledger.reward(key)
+                return reward is not None and reward <= 0
+            return False
 
         return known_failure
 

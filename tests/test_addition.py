@@ -410,3 +410,28 @@ def test_guided_proposal_moves_away_from_phi_and_resumes_to_the_same_ledger(tmp_
     gap = lambda s: float((run.prior.log_prob(s) - phi.log_prob(s)).mean())  # noqa: E731
     assert gap(draws) > gap(prior)  # more like the prior than like the failures
     assert torch.allclose(post.proposal.log_prob(draws), draws.log_prob, atol=1e-3)
+
+
+def test_exclude_invalid_keeps_sure_failures_out_of_the_posterior_and_the_ledger(tmp_path):
+    """banel.exclude_invalid: the task's free check (Task.valid) is an exact region."""
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["run", "--out", str(out), "--budget", "80", *TINY,
+                                    "--failures-only", "--set", "banel.exclude_invalid=true",
+                                    "--set", "task_options.allow_leading_zeros=false"])
+    assert res.exit_code == 0, res.output
+    run = open_run(out)
+    task = run.task
+    assert task.valid("12+345=") and not task.valid("012+3=") and not task.valid("1+2==")
+    assert not task.valid("123456+1=")  # longer than a valid operand
+    texts = [e.text for e in run.ledger.evaluations()]
+    assert len(texts) == 80 and all(task.valid(t) for t in texts)
+    post = run.method.restore(run).posterior
+    probe = Samples.from_sequences(run.codec.encode(t) for t in
+                                   ["12+345=", "012+3=", "1+2==", "+=", "123456+1="])
+    rejected, by_region = post.reject_mask(probe)
+    assert rejected[1:].all() and by_region[0] >= 4  # 0: excluded outright, before the regions
+    draws = post.proposal.sample(2000, seed=1)
+    bad = [not task.valid(t) for t in run.codec.decode_batch(draws)]
+    assert any(bad)  # the proposal still makes some, so the check above had work to do
+    kept = (~post.reject_mask(draws)[0]).nonzero().squeeze(1).tolist()
+    assert kept and not any(bad[i] for i in kept)

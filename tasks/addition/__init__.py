@@ -217,6 +217,11 @@ class AdditionAttack(Task):
     def codec(self) -> QueryCodec:
         return QueryCodec()
 
+    def valid(self, text: str) -> bool:
+        """'a+b=' with operands the oracle accepts (length, leading zeros); else a sure failure."""
+        o = self.options
+        return parse(text, o.longest_valid_operand, o.allow_leading_zeros) is not None
+
     # -- pretrained parts ----------------------------------------------------------------------
 
     def _lengths(self) -> str:
