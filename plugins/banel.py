@@ -352,7 +352,11 @@ class BanelMethod(RoundMethod):
 
         @functools.lru_cache(maxsize=1 << 18)
         def invalid(key: str) -> bool:
-            return not task.valid(codec.decode(key_sequence(key)))
+            text = codec.decode(key_sequence(key))
+            try:
+                return not task.valid(text)
+            except Exception as e:  # a task's bug, named as such
+                raise BanelError(f"task {task.name!r}: valid({text!r}) raised {e!r}") from e
 
         def known_failure(key: str) -> bool:
             if o.exclude_invalid and invalid(key):

@@ -177,6 +177,10 @@ class MathQA(Task):
     def codec(self) -> CompletionCodec:
         return CompletionCodec(self)
 
+    def valid(self, text: str) -> bool:
+        """A completion without a final number is a sure failure."""
+        return final_number(text) is not None
+
     def prior(self, ctx: TaskContext) -> Generator:
         if ctx.generator_name != "hf-causal-lm":
             raise ConfigError(f"generator.name: math-qa samples completions with hf-causal-lm, "

@@ -52,6 +52,11 @@ def test_no_number_and_answers_after_hashes_only():
     oracle = AnswerOracle(Decimal("1.25"))
     texts = ["#### 1.25", "1.250", "it costs $1.25.", "#### 125", "1.2"]
     assert oracle(Samples.from_sequences([[1]] * 5), texts) == [1, 1, 1, 0, 0]
+    from banel_tasks.math_qa import MathQA
+
+    task = MathQA()  # its free check (banel.exclude_invalid): no final number, a sure failure
+    assert [task.valid(t) for t in ["I do not know.", "the total is 5 ####", *texts]] == \
+        [False, False, True, True, True, True, True]
 
 
 def test_bundled_sample_is_gsm8k_format():
