@@ -62,7 +62,11 @@ def test_addition_attack_quick(tmp_path, variant):
     assert any(b["variants"] > 0 for b in blind) and "succeed" in out
     # regions_by_kind.py: each rebuilt round's draws by kind, and what its regions reject
     quick(tmp_path, "regions_by_kind.py", *runs, "--rounds", "1,2", "--draws", "100", "--name",
-          "kinds", flags=())
+          "kinds", "--prior-temperatures", "1,3", flags=())
+    prior = json.loads((tmp_path / "results" / "kinds.json").read_text())["prior"]
+    assert [p["temperature"] for p in prior] == [1, 3]
+    assert all(sum(p["counts"].values()) == 100 for p in prior)
+    assert prior[1]["counts"]["valid"] < prior[0]["counts"]["valid"]  # hotter: more junk
     kinds = json.loads((tmp_path / "results" / "kinds.json").read_text())["runs"]
     for rows in kinds.values():
         assert [r["round"] for r in rows] == [1, 2] and rows[1]["regions"][-1] == 2
