@@ -15,7 +15,7 @@ from .samples import Samples
 from .seeding import derive_seed
 
 
-#: The rejected_by entry of known failures excluded outright.
+#: The rejected_by entry of samples excluded outright (the ledger's failures, the task's check).
 KNOWN = 0
 
 
@@ -101,7 +101,7 @@ class Posterior:
         self.scorer = scorer
         self.regions: list[RejectionRegion] = list(regions or [])
         self.temperature = temperature
-        #: Keys rejected outright (known failures), before any region is scored.
+        #: Keys rejected outright (known to fail without an NRE), before any region is scored.
         self.excluded = excluded
 
     def with_proposal(self, proposal: Generator) -> Posterior:
