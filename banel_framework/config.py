@@ -124,6 +124,10 @@ class RoundsConfig(Section):
     temperature: float = Field(
         1.0, gt=0, description="Sampling temperature of every draw (candidates and evaluation; "
         "the prior's reference rate is measured at the same temperature).")
+    free_check: bool = Field(
+        False, description="Answer the samples the task's free check (Task.valid) fails as "
+        "failures without an NRE: never evaluated; methods that learn from their whole batch "
+        "see them at reward 0.")
 
 
 class OracleConfig(Section):

@@ -17,8 +17,9 @@ import os
 import time
 from abc import abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
+from .errors import BanelError
 from .interfaces import Method
 from .samples import Samples
 
@@ -146,6 +147,8 @@ class RoundMethod(Method):
         ident = texts if text_keyed else keys  # what makes two samples the same
         new: dict[str, int] = {}
         seen: set[str] = set()
+        free = 0  # new samples the task's free check fails: failures that cost no NRE
+        check = free_check(run) if run.config.rounds.free_check else None
         cut, remaining = len(keys), run.ledger.remaining()
         for i, k in enumerate(keys):
             known = run.ledger.is_known(k) or (
@@ -154,6 +157,9 @@ class RoundMethod(Method):
                 seen.add(ident[i])
                 continue
             seen.add(ident[i])
+            if check is not None and not check(texts[i]):
+                free += 1
+                continue
             if len(new) == remaining:  # the budget ends inside this batch
                 cut = i
                 break
@@ -161,7 +167,9 @@ class RoundMethod(Method):
         keys = keys[:cut]
         data.setdefault("proposals_drawn", len(keys))
         data["new_candidates"] = len(new)
-        data.setdefault("duplicates", len(keys) - len(new))
+        data.setdefault("duplicates", len(keys) - len(new) - free)
+        if check is not None:
+            data["free_failures"] = free
         if prop.keep_batch:
             data["batch"] = keys
         if new:
@@ -222,6 +230,19 @@ def outcome(run: Run, r: int) -> dict[str, Any]:
     return {"nre_round": len(evs), "successes": sum(1 for e in evs if (e.reward or 0) > 0),
             "failed": sum(1 for e in evs if e.status == "failed"),
             "nre_after": run.ledger.nre_used()}
+
+
+def free_check(run: Run) -> Callable[[str], bool]:
+    """The task's free check (Task.valid): False for a text its oracle is sure to fail."""
+    task = run.task
+
+    def check(text: str) -> bool:
+        try:
+            return bool(task.valid(text))
+        except Exception as e:  # a task's bug, named as such
+            raise BanelError(f"task {task.name!r}: valid({text!r}) raised {e!r}") from e
+
+    return check
 
 
 def release_memory() -> None:

@@ -27,7 +27,7 @@ from banel_framework.interfaces import Generator, LogProbModel, Options
 from banel_framework.ledger import Evaluation
 from banel_framework.mixture import Mixture, WeightedMixture, trainable
 from banel_framework.posterior import Posterior, RejectionRegion, calibrated_slack, guard_slack
-from banel_framework.rounds import Batch, Proposal, RoundMethod, draw_new
+from banel_framework.rounds import Batch, Proposal, RoundMethod, draw_new, free_check
 from banel_framework.run import Plan, Run
 from banel_framework.samples import Samples, key_sequence, sequence_key
 
@@ -348,15 +348,11 @@ class BanelMethod(RoundMethod):
         o = self.options
         if not (o.exclude_known_failures or o.exclude_invalid):
             return None
-        ledger, task, codec = run.ledger, run.task, run.codec
+        ledger, codec, check = run.ledger, run.codec, free_check(run)
 
         @functools.lru_cache(maxsize=1 << 18)
         def invalid(key: str) -> bool:
-            text = codec.decode(key_sequence(key))
-            try:
-                return not task.valid(text)
-            except Exception as e:  # a task's bug, named as such
-                raise BanelError(f"task {task.name!r}: valid({text!r}) raised {e!r}") from e
+            return not check(codec.decode(key_sequence(key)))
 
         def known_failure(key: str) -> bool:
             if o.exclude_invalid and invalid(key):

@@ -435,3 +435,25 @@ def test_exclude_invalid_keeps_sure_failures_out_of_the_posterior_and_the_ledger
     assert any(bad)  # the proposal still makes some, so the check above had work to do
     kept = (~post.reject_mask(draws)[0]).nonzero().squeeze(1).tolist()
     assert kept and not any(bad[i] for i in kept)
+
+
+def test_free_check_answers_sure_failures_without_an_nre_for_any_method(tmp_path):
+    """rounds.free_check: samples the task's check fails are failures that cost no NRE."""
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["run", "--out", str(out), "--budget", "120", *TINY,
+                                    "--method", "reinforce", "--set", "rounds.free_check=true",
+                                    "--set", "rounds.temperature=2.0",
+                                    "--set", "task_options.allow_leading_zeros=false"])
+    assert res.exit_code == 0, res.output
+    run = open_run(out)
+    texts = [e.text for e in run.ledger.evaluations()]
+    assert len(texts) == 120 and all(run.task.valid(t) for t in texts)
+    rounds = [d for _, _, d in run.ledger.rounds() if "batch" in d]
+    free = sum(d["free_failures"] for d in rounds)
+    assert free > 0  # the hot policy drew sure failures, and none of them was paid for
+    learned = [k for d in rounds for k in d["batch"]]
+    bad = [k for k in learned if not run.task.valid(run.codec.decode(key_sequence(k)))]
+    assert len(bad) >= free  # ... but the policy learned from them, at reward 0
+    assert all(run.known_key(k) is None for k in bad)
+    for d in rounds:
+        assert d["new_candidates"] + d["duplicates"] + d["free_failures"] == d["proposals_drawn"]

@@ -126,3 +126,18 @@ def test_a_quiet_run_can_be_followed_round_by_round(tmp_path):
              and "NREs" in x]
     assert [x.split("round ")[1].split(":")[0] for x in lines] == ["1", "2", "3"]
     assert "30/30 NREs" in lines[-1]
+
+
+def test_a_free_check_that_raises_is_named_as_the_tasks_error(tmp_path, monkeypatch):
+    """rounds.free_check with a task whose valid() is broken: a clear error, no traceback."""
+    from banel_tasks.toy1d import Toy1d
+
+    def broken(self, text):
+        raise ValueError("no check here")
+
+    monkeypatch.setattr(Toy1d, "valid", broken)
+    res = CliRunner().invoke(main, ["run", "--task", "toy-1d", "--out", str(tmp_path / "r"),
+                                    "--budget", "20", "-q", "--set", "rounds.free_check=true"])
+    assert res.exit_code != 0
+    assert "task 'toy-1d': valid(" in res.output and "no check here" in res.output
+    assert "Traceback" not in res.output
