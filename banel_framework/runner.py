@@ -35,7 +35,7 @@ def evaluate_final(run: Run) -> Rate | None:
     round_, dist = run.method.final_distribution(run)
     n = run.config.eval.final_samples or run.config.eval.samples
     saved = None
-    if round_ == 0:
+    if round_ == 0 and dist.temperature == run.config.rounds.temperature:
         saved = Rate.from_dict(run.ledger.get_meta("eval_prior"))
     else:
         rec = run.ledger.round(round_)

@@ -80,6 +80,10 @@ class BanelOptions(Options):
         False, description="The posterior also rejects every sample the task's free check "
         "(Task.valid, no NRE) marks as sure to fail, such as malformed queries; no success "
         "information, so allowed under --failures-only.")
+    temperature: float | None = Field(
+        None, gt=0, description="Temperature the posterior's proposal is sampled at (candidates, "
+        "distillation draws, evaluation); None: rounds.temperature. The prior's reference rate "
+        "stays at rounds.temperature, so the gain is over the prior as it is usually sampled.")
     explore_neighbours: float = Field(
         0.0, ge=0, le=1, description="Share of each round's candidates drawn as the proposal's "
         "completions of random prefixes of the ledger's successes that pass the regions (new "
@@ -339,8 +343,12 @@ class BanelMethod(RoundMethod):
     # -- parts -----------------------------------------------------------------------------
 
     def _prior_posterior(self, run: Run) -> Posterior:
-        return Posterior(run.prior, run.prior, self.scorer, [], run.config.rounds.temperature,
+        return Posterior(run.prior, run.prior, self.scorer, [], self.temperature(run),
                          self.excluded(run))
+
+    def temperature(self, run: Run) -> float:
+        """The temperature the posterior's proposal is sampled at."""
+        return self.options.temperature or run.config.rounds.temperature
 
     def excluded(self, run: Run):
         """The test for a key known to fail without an NRE: by the ledger
@@ -648,7 +656,7 @@ def replay(run: Run, method: BanelMethod | None = None) -> Iterator[RoundState]:
         if status not in ("fitted", "done"):
             return
         phi = None
-        post = Posterior(prior, proposal, method.scorer, regions, run.config.rounds.temperature,
+        post = Posterior(prior, proposal, method.scorer, regions, method.temperature(run),
                          excluded)
         if data.get("failure_model"):
             phi = method.failure_builder.load(method._parent(post),
@@ -669,7 +677,7 @@ def replay(run: Run, method: BanelMethod | None = None) -> Iterator[RoundState]:
             last_phi = regions[-1].failure_model if regions else None
             proposal = method.guide(post.with_proposal(proposal), last_phi).proposal
         yield RoundState(r, Posterior(prior, proposal, method.scorer, list(regions),
-                                      run.config.rounds.temperature, excluded), phi,
+                                      method.temperature(run), excluded), phi,
                          status == "done")
         if status != "done":
             return

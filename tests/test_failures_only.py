@@ -28,6 +28,9 @@ def test_failures_only_turns_every_success_feedback_off_and_is_recorded(tmp_path
     assert b["failure_model"]["data"] == "round" and b["posterior"]["reference"] == "proposal"
     assert b["posterior"]["window"] == 3 and b["failure_model"]["fit"]["epochs"] == 5
     assert default["failure_model"]["fit"]["epochs"] == 10  # the task's default method keeps 10
+    assert b["exclude_invalid"] and b["temperature"] == 1.2 and cfg.rounds.free_check
+    assert not default["exclude_invalid"] and default["temperature"] is None
+    assert cfg.rounds.temperature == 1.0  # the prior's reference rate stays at temperature 1
     assert b["failure_model"]["fit"]["lr"] == default["failure_model"]["fit"]["lr"]  # merged
     mine = plan([{"task": "addition-attack", "failures_only": True,
                   "banel": {"posterior": {"window": 5}}}]).config.banel["posterior"]

@@ -141,3 +141,24 @@ def test_a_free_check_that_raises_is_named_as_the_tasks_error(tmp_path, monkeypa
     assert res.exit_code != 0
     assert "task 'toy-1d': valid(" in res.output and "no check here" in res.output
     assert "Traceback" not in res.output
+
+
+def test_banel_temperature_samples_the_posterior_hotter_against_the_usual_prior(tmp_path):
+    """banel.temperature: the same run as rounds.temperature, but the prior's rate stays at 1."""
+    from banel_framework.run import open_run
+
+    def ran(name, key):
+        out = tmp_path / name
+        run_cli("run", "--task", "toy-1d", "--out", str(out), "--budget", "60", "-q",
+                "--set", f"{key}=1.5")
+        run = open_run(out)
+        return run, json.loads((out / "summary.json").read_text())
+
+    shared, s1 = ran("rounds", "rounds.temperature")
+    own, s2 = ran("banel", "banel.temperature")
+    assert [e.text for e in own.ledger.evaluations()] == \
+        [e.text for e in shared.ledger.evaluations()]  # every draw at 1.5 in both
+    assert s2["eval"]["final"]["rate"] == s1["eval"]["final"]["rate"]
+    assert s1["temperature"] == 1.5 and s2["temperature"] == 1.0
+    assert s2["eval"]["prior"]["rate"] != s1["eval"]["prior"]["rate"]  # the prior at 1, not 1.5
+    assert own.method.distribution(own).temperature == 1.5
