@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import BanelError
 from .interfaces import Method
-from .samples import Samples
+from .samples import Samples, key_sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     from .posterior import Posterior
@@ -169,7 +169,7 @@ class RoundMethod(Method):
         data["new_candidates"] = len(new)
         data.setdefault("duplicates", len(keys) - len(new) - free)
         if check is not None:
-            data["free_failures"] = free
+            data["free_failures"] = data.get("free_failures", 0) + free
         if prop.keep_batch:
             data["batch"] = keys
         if new:
@@ -286,7 +286,16 @@ def draw_new(run: Run, posterior: Posterior, r: int, n: int,
     rc = run.config.rounds
     if n <= 0:
         return Proposal(Samples.empty(), {"proposals_drawn": 0, "accepted": 0})
-    exclude = run.is_known if not also else (lambda key: key in also or run.is_known(key))
+    invalid: set[str] = set()  # new samples the task's free check fails: never candidates
+    check = free_check(run) if rc.free_check else None
+
+    def exclude(key: str) -> bool:
+        if (also and key in also) or run.is_known(key):
+            return True
+        if check is not None and (key in invalid or not check(run.codec.decode(key_sequence(key)))):
+            invalid.add(key)
+            return True
+        return False
 
     def show(res: Any) -> None:
         run.set_progress(round=r, drawn=res.drawn, acc=f"{res.acceptance:.3g}")
@@ -296,7 +305,7 @@ def draw_new(run: Run, posterior: Posterior, r: int, n: int,
                          unique=True, on_batch=show)
     data = {
         "proposals_drawn": res.drawn,
-        "duplicates": res.duplicates,
+        "duplicates": res.duplicates - len(invalid),
         "accepted": res.accepted,
         "acceptance": res.acceptance,
         "sampling_seconds": res.seconds,
@@ -305,6 +314,8 @@ def draw_new(run: Run, posterior: Posterior, r: int, n: int,
         "capped": res.capped,
         "rejected_by_round": {str(k): v for k, v in res.rejected_by.items()},
     }
+    if check is not None:
+        data["free_failures"] = len(invalid)
     if len(res.samples) == 0:
         data["new_candidates"] = 0
         return Proposal(res.samples, data, stop=(

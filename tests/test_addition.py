@@ -389,6 +389,8 @@ def test_guided_proposal_moves_away_from_phi_and_resumes_to_the_same_ledger(tmp_
     from banel_plugins.guided import Guided
 
     args = [*TINY, "--failures-only", "--set", "banel.guidance=2.0",
+            # the tiny target answers most valid queries right: the failures are malformed ones
+            "--set", "banel.exclude_invalid=false", "--set", "rounds.free_check=false",
             "--set", "banel.distill.enabled=false", "--set", "eval.samples=100",
             "--set", "eval.every=100", "--set", "rounds.draw_batch_size=256",
             "--set", "eval.final_samples=200"]
@@ -457,3 +459,14 @@ def test_free_check_answers_sure_failures_without_an_nre_for_any_method(tmp_path
     assert all(run.known_key(k) is None for k in bad)
     for d in rounds:
         assert d["new_candidates"] + d["duplicates"] + d["free_failures"] == d["proposals_drawn"]
+    # a method that draws new candidates (here the prior's): full rounds of valid ones
+    out = tmp_path / "prior"
+    res = CliRunner().invoke(main, ["run", "--out", str(out), "--budget", "80", *TINY,
+                                    "--method", "pretrained", "--set", "rounds.free_check=true",
+                                    "--set", "rounds.temperature=2.0",
+                                    "--set", "task_options.allow_leading_zeros=false"])
+    assert res.exit_code == 0, res.output
+    run = open_run(out)
+    assert all(run.task.valid(e.text) for e in run.ledger.evaluations())
+    rows = [d for _, _, d in run.ledger.rounds()]
+    assert [d["new_candidates"] for d in rows] == [40, 40] and all(d["free_failures"] for d in rows)
