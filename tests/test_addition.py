@@ -441,13 +441,16 @@ def test_exclude_invalid_keeps_sure_failures_out_of_the_posterior_and_the_ledger
 
 def test_free_check_answers_sure_failures_without_an_nre_for_any_method(tmp_path):
     """rounds.free_check: samples the task's check fails are failures that cost no NRE."""
-    out = tmp_path / "run"
-    res = CliRunner().invoke(main, ["run", "--out", str(out), "--budget", "120", *TINY,
-                                    "--method", "reinforce", "--set", "rounds.free_check=true",
-                                    "--set", "rounds.temperature=2.0",
-                                    "--set", "task_options.allow_leading_zeros=false"])
-    assert res.exit_code == 0, res.output
-    run = open_run(out)
+    def hot_run(method, budget):
+        out = tmp_path / method
+        res = CliRunner().invoke(main, ["run", "--out", str(out), "--budget", str(budget), *TINY,
+                                        "--method", method, "--set", "rounds.free_check=true",
+                                        "--set", "rounds.temperature=2.0",
+                                        "--set", "task_options.allow_leading_zeros=false"])
+        assert res.exit_code == 0, res.output
+        return open_run(out)
+
+    run = hot_run("reinforce", 120)
     texts = [e.text for e in run.ledger.evaluations()]
     assert len(texts) == 120 and all(run.task.valid(t) for t in texts)
     rounds = [d for _, _, d in run.ledger.rounds() if "batch" in d]
@@ -460,13 +463,7 @@ def test_free_check_answers_sure_failures_without_an_nre_for_any_method(tmp_path
     for d in rounds:
         assert d["new_candidates"] + d["duplicates"] + d["free_failures"] == d["proposals_drawn"]
     # a method that draws new candidates (here the prior's): full rounds of valid ones
-    out = tmp_path / "prior"
-    res = CliRunner().invoke(main, ["run", "--out", str(out), "--budget", "80", *TINY,
-                                    "--method", "pretrained", "--set", "rounds.free_check=true",
-                                    "--set", "rounds.temperature=2.0",
-                                    "--set", "task_options.allow_leading_zeros=false"])
-    assert res.exit_code == 0, res.output
-    run = open_run(out)
+    run = hot_run("pretrained", 80)
     assert all(run.task.valid(e.text) for e in run.ledger.evaluations())
     rows = [d for _, _, d in run.ledger.rounds()]
     assert [d["new_candidates"] for d in rows] == [40, 40] and all(d["free_failures"] for d in rows)
