@@ -213,7 +213,7 @@ class AdditionAttack(Task):
         # success information) keeps malformed queries out of the posterior, and for every
         # method out of the ledger, and the posterior is sampled at 1.2, where the prior meets
         # a leading zero 4x as often: 1,535x the prior at 1 over seeds 0-14, 1,754x over the
-        # held-out seeds 15-29; leading zeros disallowed 1.5x (2026-12-07,
+        # held-out seeds 15-29; leading zeros disallowed 0.98x (2026-12-07,
         # docs/addition-attack.md).
         return {"banel": {"failure_model": {"data": "round", "fit": {"epochs": 5}},
                           "posterior": {"reference": "proposal", "window": 3},
