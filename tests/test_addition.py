@@ -15,6 +15,7 @@ from banel_tasks.addition.arith import (
     encode,
     has_leading_zero,
     parse,
+    propagate_run,
     random_queries,
 )
 from click.testing import CliRunner
@@ -59,6 +60,13 @@ def test_carry_chains():
     assert carry_chain(123, 456) == 0
     assert carry_chain(19, 1) == 1
     assert carry_chain(95, 5) == 2
+
+
+def test_propagate_runs():
+    assert propagate_run(7, 6993) == 2  # 3+7 makes the carry, two 9s pass it on: 7000
+    assert propagate_run(0, 7999) == 3  # three 9s and no carry: 7999
+    assert propagate_run(45, 54) == 2 and propagate_run(99999, 0) == 5
+    assert propagate_run(123, 456) == 1 and propagate_run(12, 34) == 0 and propagate_run(0, 0) == 0
 
 
 def test_codec_and_training_queries():

@@ -320,3 +320,41 @@ def test_addition_ceiling_builds_the_chains_it_asks_for_and_counts_every_query(t
     assert errors == sorted(errors, reverse=True) and data["ceiling"] == data["classes"][0]["gain_bound"]
     assert {f["queries"] for f in data["families"].values()} == {45}
     assert all(0 < f["prior_mass"] < 1 for f in data["families"].values())
+
+
+def test_addition_lookahead_builds_the_runs_it_asks_for_and_classifies_a_ledger(tmp_path):
+    import random
+
+    from addition_lookahead import built
+    from banel_tasks.addition.arith import propagate_run
+
+    rng = random.Random(0)
+    for la, lb in [(1, 1), (3, 5), (5, 2), (4, 4)]:
+        for k in range(max(la, lb) + 1):
+            for carry_in in (False, True):
+                if carry_in and (k == 0 or k >= max(la, lb)):
+                    continue
+                for _ in range(20):
+                    a, b = built(la, lb, k, carry_in, rng)
+                    assert (len(str(a)), len(str(b))) == (la, lb) and propagate_run(a, b) == k
+    from banel_framework.ledger import Ledger
+
+    ledger_run = tmp_path / "run"
+    ledger_run.mkdir()
+    ledger = Ledger(ledger_run / "ledger.sqlite")
+    ledger.budget = 10
+    rows = [("7+6993=", 1.0), ("12+34=", 0.0), ("1+02=", 0.0)]
+    ledger.reserve(1, [str(i) for i in range(3)], [t for t, _ in rows])
+    ledger.record((str(i), r) for i, (_, r) in enumerate(rows))
+    ledger.close()
+    quick(tmp_path, "addition_lookahead.py", "--runs", str(ledger_run))
+    data = json.loads((tmp_path / "results" / "addition_lookahead_quick.json").read_text())
+    prior = data["prior"]
+    assert prior["at_least"][0]["queries"] == prior["valid"] and prior["at_least"][0]["at_least"] == 0
+    shares = [r["share_of_draws"] for r in prior["at_least"]]
+    assert shares == sorted(shares, reverse=True)  # a longer run is a subset of a shorter one
+    assert {(r["run"], r["carry_in"]) for r in data["built"]} == {
+        (k, c) for k in range(6) for c in (False, True) if k or not c} - {(5, True)}
+    # the leading-zero query is not valid without leading zeros, so one round of two valid NREs
+    assert data["drift"] == [{"round": 1, "valid_nres": 2, "run_2_plus": 0.5, "run_3_plus": 0.0,
+                              "successes": 1}]

@@ -56,6 +56,18 @@ def carry_chain(a: int, b: int) -> int:
     return best
 
 
+def propagate_run(a: int, b: int) -> int:
+    """Longest run of consecutive digit positions where a's and b's digits sum to 9 (a missing
+    digit is 0): a carry from below passes through such a run, so a target that writes the sum
+    from its first digit must look that many digits ahead to know it."""
+    best = run = 0
+    while a or b:
+        run = run + 1 if a % 10 + b % 10 == 9 else 0
+        best = max(best, run)
+        a, b = a // 10, b // 10
+    return best
+
+
 def random_operands(n: int, max_digits: int, gen: torch.Generator,
                     lengths: str = "uniform") -> torch.Tensor:
     """Operands without leading zeros; [n] int64.
