@@ -67,6 +67,11 @@ def test_propagate_runs():
     assert propagate_run(0, 7999) == 3  # three 9s and no carry: 7999
     assert propagate_run(45, 54) == 2 and propagate_run(99999, 0) == 5
     assert propagate_run(123, 456) == 1 and propagate_run(12, 34) == 0 and propagate_run(0, 0) == 0
+    from banel_tasks.addition.report import describe
+
+    d = describe(["7+6993=", "0+7999=", "12+34=", "1+02=", "1+2+3="], 5)
+    assert (d["n"], d["valid"], d["leading_zero_share"]) == (5, 4, 0.25)
+    assert d["propagate_run"] == {"0": 0.5, "2": 0.25, "3": 0.25}
 
 
 def test_codec_and_training_queries():
@@ -143,6 +148,7 @@ def test_quick_run_with_tiny_pretrained_models(tmp_path):
     assert final["ci"] == pytest.approx([exact.low, exact.high], abs=1e-9)
     modes = json.loads((out / "plots" / "failure_modes.json").read_text())
     assert modes["successes"]["n"] == s["solutions_found"]
+    assert sum(modes["prior"]["propagate_run"].values()) == pytest.approx(1.0)
     assert (out / "plots" / "failure_modes.png").is_file()
 
     # the successes' neighbours: completions of their prefixes, new to the ledger, not rejected
