@@ -1,6 +1,7 @@
 """How far a posterior can rise without leading zeros: the target's error by query class.
 
-Without leading zeros the shipped target's only failure mode is the carry chain. A posterior
+Without leading zeros the shipped target fails on carries (addition_lookahead.py reads the same
+failures more finely, by the run of digits summing to 9 that a carry passes through). A posterior
 that learned nothing finer than a class (operand lengths, longest carry chain) could at best
 move all its mass into the class the target gets wrong most often; that class's error over the
 prior's rate bounds such a posterior's gain. Queries are built digit by digit so that every
