@@ -35,11 +35,6 @@ from banel_framework.run import LEDGER_FILE, plan, task_context
 from banel_framework.samples import Samples
 
 
-def digits(n: int, length: int) -> list[int]:
-    """n's digits, least significant first, padded with zeros to `length`."""
-    return [(n // 10 ** i) % 10 for i in range(length)]
-
-
 def built(la: int, lb: int, k: int, carry_in: bool, rng: random.Random) -> tuple[int, int]:
     """Operands of la and lb digits (no leading zero) whose longest propagate run is exactly k,
     with a carry into that run or not; a missing digit counts as 0."""
