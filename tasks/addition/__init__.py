@@ -215,7 +215,8 @@ class AdditionAttack(Task):
         # a leading zero 4x as often: 1,535x the prior at 1 over seeds 0-14, 1,754x over the
         # held-out seeds 15-29; leading zeros disallowed 0.98x. Rounds of 250 NREs (30 rounds)
         # drift twice as often per NRE: 1.25x the successes found on seeds 0-4, and more on
-        # every held-out seed of 15-24 (2026-12-07, docs/addition-attack.md). The policy
+        # every held-out seed of 15-24; leading zeros disallowed 1.86x (2026-12-07,
+        # docs/addition-attack.md). The policy
         # gradients keep their own batch sizes; the GA's population follows the round.
         return {"banel": {"failure_model": {"data": "round", "fit": {"epochs": 5}},
                           "posterior": {"reference": "proposal", "window": 3},
