@@ -31,7 +31,7 @@ def test_failures_only_turns_every_success_feedback_off_and_is_recorded(tmp_path
     assert b["exclude_invalid"] and b["temperature"] == 1.2 and cfg.rounds.free_check
     assert not default["exclude_invalid"] and default["temperature"] is None
     assert cfg.rounds.temperature == 1.0  # the prior's reference rate stays at temperature 1
-    assert cfg.rounds.samples_per_round == 250  # rounds of 250 under the protocol, 500 without
+    assert cfg.rounds.samples_per_round == 125  # rounds of 125 under the protocol, 500 without
     assert plan([{"task": "addition-attack"}]).config.rounds.samples_per_round == 500
     assert b["failure_model"]["fit"]["lr"] == default["failure_model"]["fit"]["lr"]  # merged
     mine = plan([{"task": "addition-attack", "failures_only": True,
