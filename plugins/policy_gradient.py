@@ -252,13 +252,18 @@ class PolicyGradientMethod(RoundMethod):
             bpath = run.checkpoint(f"bonus_r{r:03d}.pt")
             st.bonus.save(bpath)
             out["bonus"] = _rel(run, bpath)
-        if not opts.keep_checkpoints:
-            self._drop_older(run, r)
         return out
+
+    def finish(self, run: Run, state: PolicyState, r: int) -> dict[str, Any]:
+        # Only now does the ledger name round r's checkpoints: a kill before this point
+        # resumes from round r-1's, so those must still be there.
+        if not self.options.keep_checkpoints:
+            self._drop_older(run, r)
+        return {}
 
     @staticmethod
     def _drop_older(run: Run, r: int) -> None:
-        """Remove the checkpoints of earlier rounds (resume needs only the latest)."""
+        """Remove the checkpoints of earlier rounds, once the ledger records round r fitted."""
         for name in ("policy", "bonus", "optimizer"):
             old = run.ckpt_dir / f"{name}_r{r - 1:03d}.pt"
             if old.exists():

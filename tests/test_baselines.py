@@ -227,6 +227,38 @@ def test_a_kept_optimizer_carries_adams_moments_across_updates_and_a_resume(tmp_
     assert keys(half) == keys(full)
 
 
+class Killed(BaseException):
+    """Stands in for SIGKILL at one exact point: nothing in the tool catches it."""
+
+
+def test_a_kill_after_an_update_and_before_its_record_resumes_from_the_round_before(
+        tmp_path, monkeypatch):
+    """The older checkpoints stay until the ledger names the new ones (found by a kill -9)."""
+    from banel_framework.ledger import Ledger
+
+    args = ["--budget", "60", "--method", "rnd", *FAST, "--set", "rnd.batch_size=10"]
+    clean = tmp_path / "clean"
+    run_cli("run", "--out", clean, *args)
+    real = Ledger.set_round
+
+    def dies_recording_round_3(self, round_, status, data):
+        if round_ == 3 and status == "fitted":
+            raise Killed
+        return real(self, round_, status, data)
+
+    monkeypatch.setattr(Ledger, "set_round", dies_recording_round_3)
+    out = tmp_path / "killed"
+    with pytest.raises(Killed):
+        CliRunner().invoke(main, ["run", "--out", str(out), *args])
+    assert (out / "checkpoints" / "policy_r003.pt").exists()  # written, but not yet recorded
+    assert (out / "checkpoints" / "policy_r002.pt").exists()  # what a resume restores
+    monkeypatch.setattr(Ledger, "set_round", real)
+    run_cli("resume", out, "-q")
+    assert keys(out) == keys(clean)
+    assert sorted(p.name for p in (out / "checkpoints").glob("policy_r*.pt")) == \
+        sorted(p.name for p in (clean / "checkpoints").glob("policy_r*.pt"))
+
+
 def test_keep_optimizer_is_refused_for_a_generator_without_it():
     from types import SimpleNamespace
 
