@@ -10,10 +10,11 @@ script measures the target's error by the longest propagate run (`propagate_run`
    class (its error over the prior's rate);
 2. on queries built with a run of each length (a carry into the run or not), where the prior
    seldom goes;
-3. with --runs, each run directory's NREs by round: does a run's drift move towards the runs?
+3. with --runs, each run directory's NREs by round, and pooled by thirds of the rounds: does a
+   run's drift move towards the runs? (--drift-only: this part alone, in seconds)
 
   python benchmarks/addition_lookahead.py [--prior-draws 200000] [--per-class 4000] \\
-      [--runs runs/nolz-fo/no-lz/seed*] [--quick]
+      [--runs runs/nolz-fo/no-lz/seed*] [--drift-only] [--quick]
 """
 
 from __future__ import annotations
@@ -137,15 +138,38 @@ def drift(run_dirs: list[Path], max_digits: int) -> list[dict]:
              "successes": wins[r]} for r in sorted(n)]
 
 
+def thirds(trend: list[dict]) -> list[dict]:
+    """The per-round drift pooled over the first, middle and last third of the rounds."""
+    if not trend:
+        return []
+    last = trend[-1]["round"]
+    cuts = [(1, last // 3), (last // 3 + 1, 2 * last // 3), (2 * last // 3 + 1, last)]
+    out = []
+    for lo, hi in cuts:
+        rows = [r for r in trend if lo <= r["round"] <= hi]
+        n = sum(r["valid_nres"] for r in rows)
+        if not n:
+            continue
+        out.append({"rounds": [lo, hi], "valid_nres": n,
+                    "run_2_plus": sum(r["run_2_plus"] * r["valid_nres"] for r in rows) / n,
+                    "run_3_plus": sum(r["run_3_plus"] * r["valid_nres"] for r in rows) / n,
+                    "successes": sum(r["successes"] for r in rows)})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--prior-draws", type=int, default=200_000)
     ap.add_argument("--per-class", type=int, default=4000, help="built queries per class")
     ap.add_argument("--runs", nargs="*", type=Path, default=[],
                     help="run directories (leading zeros disallowed) whose NREs to classify")
+    ap.add_argument("--drift-only", action="store_true",
+                    help="only classify the --runs' NREs (no target, no prior draws)")
     ap.add_argument("--name", default="addition_lookahead")
     ap.add_argument("--quick", action="store_true", help="tiny target and sample, for CI")
     args = ap.parse_args()
+    if args.drift_only and not args.runs:
+        ap.error("--drift-only needs --runs DIR ...")
     torch.set_num_threads(1)
     sets = {"task": "addition-attack", "progress": False,
             "task_options": {"allow_leading_zeros": False}}
@@ -153,28 +177,34 @@ def main() -> None:
         sets["task_options"].update({"target": {"steps": 20}, "attacker": {"queries": 2000}})
         args.prior_draws, args.per_class, args.name = 2000, 40, args.name + "_quick"
     p = plan([sets])
-    ctx = task_context(p, progress=False)
-    oracle = p.task.oracle(ctx)
     start = time.perf_counter()
-    prior = prior_classes(p.task, ctx, oracle, args.prior_draws, seed=0)
-    print(f"prior: {prior['draws']} draws, {prior['valid']} valid, {prior['successes']} successes "
-          f"(rate {prior['rate']:.2e})")
-    for row in prior["at_least"]:
-        bound = f"{row['gain_bound']:.0f}x" if row["gain_bound"] is not None else "-"
-        print(f"  propagate run >= {row['at_least']}: {row['share_of_draws']:.2e} of the draws, "
-              f"error {row['wrong']}/{row['queries']} = {row['error']:.2e}, "
-              f"{row['share_of_successes']:.0%} of the successes, a posterior there: {bound}")
-    rows = built_classes(oracle, p.task.options.max_digits, args.per_class, random.Random(0))
-    for row in rows:
-        print(f"  built, run {row['run']}, carry in {row['carry_in']!s:5}: {row['wrong']}/"
-              f"{row['queries']} = {row['error']:.3f} [{row['ci'][0]:.3f}, {row['ci'][1]:.3f}]")
+    prior, rows = None, []
+    if not args.drift_only:
+        ctx = task_context(p, progress=False)
+        oracle = p.task.oracle(ctx)
+        prior = prior_classes(p.task, ctx, oracle, args.prior_draws, seed=0)
+        print(f"prior: {prior['draws']} draws, {prior['valid']} valid, {prior['successes']} successes "
+              f"(rate {prior['rate']:.2e})")
+        for row in prior["at_least"]:
+            bound = f"{row['gain_bound']:.0f}x" if row["gain_bound"] is not None else "-"
+            print(f"  propagate run >= {row['at_least']}: {row['share_of_draws']:.2e} of the draws, "
+                  f"error {row['wrong']}/{row['queries']} = {row['error']:.2e}, "
+                  f"{row['share_of_successes']:.0%} of the successes, a posterior there: {bound}")
+        rows = built_classes(oracle, p.task.options.max_digits, args.per_class, random.Random(0))
+        for row in rows:
+            print(f"  built, run {row['run']}, carry in {row['carry_in']!s:5}: {row['wrong']}/"
+                  f"{row['queries']} = {row['error']:.3f} [{row['ci'][0]:.3f}, {row['ci'][1]:.3f}]")
     trend = drift(args.runs, p.task.options.max_digits) if args.runs else []
     for row in trend:
         print(f"  round {row['round']}: {row['valid_nres']} valid NREs, run 2+ "
               f"{row['run_2_plus']:.3f}, run 3+ {row['run_3_plus']:.4f}, {row['successes']} successes")
+    pooled = thirds(trend)
+    for row in pooled:
+        print(f"  rounds {row['rounds'][0]}-{row['rounds'][1]}: {row['valid_nres']} valid NREs, run 2+ "
+              f"{row['run_2_plus']:.2%}, run 3+ {row['run_3_plus']:.2%}, {row['successes']} successes")
     write(args.name, {"args": {**vars(args), "runs": [str(r) for r in args.runs]},
                       "seconds": time.perf_counter() - start, "prior": prior, "built": rows,
-                      "drift": trend})
+                      "drift": trend, "drift_thirds": pooled})
 
 
 if __name__ == "__main__":

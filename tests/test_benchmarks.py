@@ -358,3 +358,31 @@ def test_addition_lookahead_builds_the_runs_it_asks_for_and_classifies_a_ledger(
     # the leading-zero query is not valid without leading zeros, so one round of two valid NREs
     assert data["drift"] == [{"round": 1, "valid_nres": 2, "run_2_plus": 0.5, "run_3_plus": 0.0,
                               "successes": 1}]
+
+
+def test_addition_lookahead_drift_only_pools_the_rounds_by_thirds(tmp_path):
+    from banel_framework.ledger import Ledger
+
+    run = tmp_path / "run"
+    run.mkdir()
+    ledger = Ledger(run / "ledger.sqlite")
+    ledger.budget = 20
+    by_round = {1: [("12+34=", 0.0), ("45+54=", 0.0)], 2: [("7+9993=", 1.0)],
+                3: [("1+1=", 0.0), ("09+1=", 0.0)], 4: [("4+5=", 0.0)], 5: [], 6: [("999+1=", 1.0)]}
+    for r, rows in by_round.items():
+        keys = [f"{r}-{i}" for i in range(len(rows))]
+        if rows:
+            ledger.reserve(r, keys, [t for t, _ in rows])
+            ledger.record(zip(keys, (w for _, w in rows)))
+    ledger.close()
+    out = quick(tmp_path, "addition_lookahead.py", "--runs", str(run), "--drift-only")
+    assert "prior:" not in out  # no target, no prior draws
+    data = json.loads((tmp_path / "results" / "addition_lookahead_quick.json").read_text())
+    assert data["prior"] is None and data["built"] == []
+    # rounds 1-2: "45+54=" (a run of 2) and "7+9993=" (3) of 3 valid; 3-4: "09+1=" has a leading
+    # zero, which leaves "1+1=" (0) and "4+5=" (1); 5-6: "999+1=" (9+1 is 10, then 9 and 9: 2)
+    assert [t["rounds"] for t in data["drift_thirds"]] == [[1, 2], [3, 4], [5, 6]]
+    assert [t["valid_nres"] for t in data["drift_thirds"]] == [3, 2, 1]
+    assert [round(t["run_2_plus"], 3) for t in data["drift_thirds"]] == [0.667, 0.0, 1.0]
+    assert [round(t["run_3_plus"], 3) for t in data["drift_thirds"]] == [0.333, 0.0, 0.0]
+    assert [t["successes"] for t in data["drift_thirds"]] == [1, 0, 1]
