@@ -30,6 +30,7 @@ from banel_tasks.addition import QueryCodec
 from banel_tasks.addition.arith import parse, propagate_run
 from common import write
 
+from banel_framework.config import parse_overrides
 from banel_framework.evaluation import clopper_pearson
 from banel_framework.ledger import Ledger
 from banel_framework.run import LEDGER_FILE, plan, task_context
@@ -165,6 +166,8 @@ def main() -> None:
                     help="run directories (leading zeros disallowed) whose NREs to classify")
     ap.add_argument("--drift-only", action="store_true",
                     help="only classify the --runs' NREs (no target, no prior draws)")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="a task option as on `banel run` (task_options.max_digits=8)")
     ap.add_argument("--name", default="addition_lookahead")
     ap.add_argument("--quick", action="store_true", help="tiny target and sample, for CI")
     args = ap.parse_args()
@@ -176,7 +179,7 @@ def main() -> None:
     if args.quick:
         sets["task_options"].update({"target": {"steps": 20}, "attacker": {"queries": 2000}})
         args.prior_draws, args.per_class, args.name = 2000, 40, args.name + "_quick"
-    p = plan([sets])
+    p = plan([sets, parse_overrides(args.sets)])
     start = time.perf_counter()
     prior, rows = None, []
     if not args.drift_only:

@@ -5,7 +5,11 @@ attacker are pretrained from scratch into a fresh cache and timed (goal: under 1
 2 CPU cores), then compared with the shipped checkpoints.
 
   python benchmarks/addition_target.py [--samples 100000] [--retrain] [--quick]
-                                      [--answer-check value|text]
+                                      [--answer-check value|text] [--set KEY=VALUE ...]
+                                      [--name NAME]
+
+--set changes the task's options as on `banel run`, e.g. --set task_options.max_digits=8 for a
+target and attacker on operands of up to eight digits (trained and cached on first use).
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ import tempfile
 import time
 
 import torch
-from banel_tasks.addition.arith import carry_chain, has_leading_zero, parse
+from banel_tasks.addition.arith import carry_chain, has_leading_zero, parse, propagate_run
 from common import write
 
+from banel_framework.config import parse_overrides
 from banel_framework.evaluation import clopper_pearson
 from banel_framework.run import plan, task_context
 
@@ -34,6 +39,7 @@ def measure(task, ctx, n: int, seed: int) -> dict:
     seconds = time.perf_counter() - start
     k = int(sum(rewards))
     by_chain, err_chain = collections.Counter(), collections.Counter()
+    by_run, err_run = collections.Counter(), collections.Counter()
     lz = lz_err = invalid = 0
     for t, r in zip(texts, rewards):
         p = parse(t, task.options.max_digits, True)
@@ -43,12 +49,16 @@ def measure(task, ctx, n: int, seed: int) -> dict:
         c = carry_chain(*p)
         by_chain[c] += 1
         err_chain[c] += r
+        run = propagate_run(*p)
+        by_run[run] += 1
+        err_run[run] += r
         if any(has_leading_zero(x) for x in t[:-1].split("+")):
             lz += 1
             lz_err += r
     return {"samples": n, "successes": k, "rate": k / n, "ci": clopper_pearson(k, n),
             "invalid": invalid, "leading_zero_queries": lz, "leading_zero_successes": lz_err,
             "error_by_carry_chain": {c: [err_chain[c], by_chain[c]] for c in sorted(by_chain)},
+            "error_by_run_summing_to_9": {k: [err_run[k], by_run[k]] for k in sorted(by_run)},
             "seconds": seconds, "queries_per_second": n / seconds}
 
 
@@ -60,13 +70,16 @@ def main() -> None:
     ap.add_argument("--answer-check", choices=["value", "text"], default="text",
                     help="the task's answer_check (default: text, the task's): is '0694' right "
                     "for 694 (value) or not (text)")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="a task option as on `banel run` (task_options.max_digits=8)")
+    ap.add_argument("--name", default=None, help="results/<name>.json")
     args = ap.parse_args()
     sets = {"task": "addition-attack", "progress": False,
             "task_options": {"answer_check": args.answer_check}}
     if args.quick:
         sets["task_options"].update({"target": {"steps": 20}, "attacker": {"queries": 2000}})
         args.samples, args.retrain = 2000, True
-    p = plan([sets])
+    p = plan([sets, parse_overrides(args.sets)])
     out = {"args": vars(args)}
     if args.retrain:
         with tempfile.TemporaryDirectory() as cache:
@@ -92,10 +105,13 @@ def main() -> None:
               f"{m['queries_per_second']:.0f} queries/s)")
         for c, (e, n) in m["error_by_carry_chain"].items():
             print(f"  carry chain {c}: {e:.0f} / {n} = {e / max(n, 1):.2e}")
+        for k, (e, n) in m["error_by_run_summing_to_9"].items():
+            print(f"  longest run of digit pairs summing to 9 = {k}: {e:.0f} / {n} = "
+                  f"{e / max(n, 1):.2e}")
         print(f"  leading-zero queries: {m['leading_zero_queries']}, "
               f"wrong on {m['leading_zero_successes']:.0f}")
     suffix = ("_text" if args.answer_check == "text" else "") + ("_quick" if args.quick else "")
-    write("addition_target" + suffix, out)
+    write(args.name or "addition_target" + suffix, out)
 
 
 if __name__ == "__main__":

@@ -386,3 +386,17 @@ def test_addition_lookahead_drift_only_pools_the_rounds_by_thirds(tmp_path):
     assert [round(t["run_2_plus"], 3) for t in data["drift_thirds"]] == [0.667, 0.0, 1.0]
     assert [round(t["run_3_plus"], 3) for t in data["drift_thirds"]] == [0.333, 0.0, 0.0]
     assert [t["successes"] for t in data["drift_thirds"]] == [1, 0, 1]
+
+
+
+def test_addition_target_measures_a_target_built_by_its_set_options(tmp_path):
+    out = quick(tmp_path, "addition_target.py", "--set", "task_options.max_digits=3",
+                "--name", "target3")
+    data = json.loads((tmp_path / "results" / "target3.json").read_text())
+    r = data["retrained"]
+    assert "retrained target: error rate" in out and r["samples"] == 2000
+    assert data["args"]["sets"] == ["task_options.max_digits=3"]
+    # a run of digit pairs summing to 9 is at most as long as the longest operand it reads
+    assert max(int(k) for k in r["error_by_run_summing_to_9"]) <= 3
+    classified = sum(n for _, n in r["error_by_run_summing_to_9"].values())
+    assert classified == r["samples"] - r["invalid"]
