@@ -58,7 +58,7 @@ def measure(task, ctx, n: int, seed: int) -> dict:
     return {"samples": n, "successes": k, "rate": k / n, "ci": clopper_pearson(k, n),
             "invalid": invalid, "leading_zero_queries": lz, "leading_zero_successes": lz_err,
             "error_by_carry_chain": {c: [err_chain[c], by_chain[c]] for c in sorted(by_chain)},
-            "error_by_run_summing_to_9": {k: [err_run[k], by_run[k]] for k in sorted(by_run)},
+            "error_by_run_summing_to_9": {j: [err_run[j], by_run[j]] for j in sorted(by_run)},
             "seconds": seconds, "queries_per_second": n / seconds}
 
 

@@ -388,7 +388,6 @@ def test_addition_lookahead_drift_only_pools_the_rounds_by_thirds(tmp_path):
     assert [t["successes"] for t in data["drift_thirds"]] == [1, 0, 1]
 
 
-
 def test_addition_target_measures_a_target_built_by_its_set_options(tmp_path):
     out = quick(tmp_path, "addition_target.py", "--set", "task_options.max_digits=3",
                 "--name", "target3")
