@@ -14,7 +14,7 @@ script measures the target's error by the longest propagate run (`propagate_run`
    run's drift move towards the runs? (--drift-only: this part alone, in seconds)
 
   python benchmarks/addition_lookahead.py [--prior-draws 200000] [--per-class 4000] \\
-      [--runs runs/nolz-fo/no-lz/seed*] [--drift-only] [--quick]
+      [--runs runs/nolz-fo/no-lz/seed*] [--drift-only] [--set KEY=VALUE ...] [--quick]
 """
 
 from __future__ import annotations
