@@ -25,8 +25,9 @@ from banel_framework.run import create_run, open_run, plan
 from banel_framework.runner import execute
 
 QUICK = ["task_options.target.steps=20", "task_options.attacker.queries=3000",
-         "eval.final_samples=1000", "banel.distill.samples=1000",
-         "eval.samples=500", "eval.prior_samples=1000", "rounds.samples_per_round=40"]
+         "eval.final_samples=400", "banel.distill.samples=300", "banel.distill.fit.epochs=1",
+         "eval.samples=200", "eval.prior_samples=400", "rounds.samples_per_round=40",
+         "rounds.draw_batch_size=256"]
 
 
 def run_seed(out: Path, layers: list[dict[str, Any]]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ next ones, so that a slow reference run does not leave most trials unkilled.
     python benchmarks/crash_safety.py --trials 5 --workers 8 --executor ray --ray-cluster
     python benchmarks/crash_safety.py --trials 10 --task addition-attack
     python benchmarks/crash_safety.py --chain 30 --trials 0   # one run killed 30 times
-    python benchmarks/crash_safety.py --quick          # a chain of 10 kills, for the tests
+    python benchmarks/crash_safety.py --quick          # a chain of 7 kills, for the tests
 
 With --chain K one run is killed K times, each time at a random point of its progress (after
 0-4 more finished evaluations, then up to 0.3 s more, so that kills land in oracle
@@ -21,7 +21,7 @@ calls, fits, distillation and evaluation), resumed after each kill, and checked 
 no duplicate key, nothing finished lost since the last check, never over budget; the last
 resume runs to the end and is compared with the uninterrupted run. A chain costs one process
 start-up per kill instead of a whole run per trial, which is what lets the default tests kill
-ten times.
+seven times.
 
 With --ray-cluster the script first starts a Ray head (`ray start --head`, its own port) that
 outlives every driver: each run and resume attaches to it through RAY_ADDRESS, as on a real
@@ -223,14 +223,14 @@ def main() -> None:
     ap.add_argument("--task", default="toy-1d", choices=sorted(TASK_SETS))
     ap.add_argument("--chain", type=int, default=0, metavar="K",
                     help="also kill one run K times, resuming after each")
-    ap.add_argument("--quick", action="store_true", help="a chain of 10 kills, no other trial")
+    ap.add_argument("--quick", action="store_true", help="a chain of 7 kills, no other trial")
     args = ap.parse_args()
     if args.ray_cluster and args.executor != "ray":
         ap.error("--ray-cluster needs --executor ray")
     global EXECUTOR, TASK, CHAIN
     EXECUTOR, TASK = args.executor, args.task
     if args.quick:
-        args.trials, args.chain, args.budget = 0, 10, 36
+        args.trials, args.chain, args.budget = 0, 7, 36
     CHAIN = bool(args.chain)
     root = Path(tempfile.mkdtemp())
     cluster = start_cluster(max(args.workers, 2)) if args.ray_cluster else {}

@@ -22,7 +22,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="small sizes for CI")
     args = ap.parse_args()
-    n = 2048 if args.quick else 16384
+    n = 1024 if args.quick else 16384
     ks = [1, 4] if args.quick else [1, 2, 4, 8, 16]
     torch.manual_seed(0)
     opts = TransformerOptions(vocab_size=13, eos_id=12, max_len=15, d_model=64, n_layers=2)

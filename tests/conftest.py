@@ -11,6 +11,14 @@ import pytest
 
 from banel_framework import plugins
 
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    # one thread per worker: -n auto already puts a worker on every core, and torch's own
+    # threads on top of that oversubscribe the cores (tiny models spend it on synchronising)
+    import torch
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(1)
+
 #: Benchmark helpers (curve.py) that some tests exercise live beside the scripts.
 sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
 

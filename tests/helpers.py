@@ -31,6 +31,22 @@ def install_broken(dest: Path) -> Path:
                            [BROKEN / "banel_broken.py", BROKEN / "banel_typo.py"])
 
 
+def cli(*args: str) -> subprocess.CompletedProcess:
+    """Run `banel ARGS` in this process through click's CliRunner (no interpreter to start: the
+    imports are warm); returns what banel() returns, an unexpected exception's traceback in stderr."""
+    import traceback
+
+    from click.testing import CliRunner
+
+    from banel_framework.cli import main
+
+    res = CliRunner().invoke(main, list(args))
+    err = res.stderr
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        err += "".join(traceback.format_exception(res.exception))
+    return subprocess.CompletedProcess(["banel", *args], res.exit_code, res.stdout, err)
+
+
 def banel(*args: str, timeout: float = 300, env: dict | None = None,
           cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run the installed `banel` command in a subprocess."""

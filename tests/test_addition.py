@@ -40,9 +40,9 @@ from banel_framework.run import open_run
 from banel_framework.samples import Samples, key_sequence
 
 TINY = ["--task", "addition-attack", "-q", "--set", "task_options.target.steps=20",
-        "--set", "task_options.attacker.queries=3000", "--set", "eval.samples=500",
-        "--set", "eval.prior_samples=1000", "--set", "rounds.samples_per_round=40",
-        "--set", "eval.final_samples=1000"]
+        "--set", "task_options.attacker.queries=3000", "--set", "eval.samples=200",
+        "--set", "eval.prior_samples=400", "--set", "rounds.samples_per_round=40",
+        "--set", "eval.final_samples=400", "--set", "rounds.draw_batch_size=256"]
 
 
 def test_parse_validates_syntax_lengths_and_leading_zeros():
@@ -129,7 +129,7 @@ def test_quick_run_with_tiny_pretrained_models(tmp_path):
     out = tmp_path / "run"
     res = CliRunner().invoke(main, ["run", "--out", str(out), "--budget", "120", *TINY,
                                     "--set", "banel.distill.acceptance_below=1.0",
-                                    "--set", "banel.distill.samples=500",
+                                    "--set", "banel.distill.samples=300",
                                     "--set", "banel.distill.success_neighbours=0.5",
                                     "--set", "banel.explore_neighbours=0.5",
                                     "--set", "banel.explore_mutations=0.2",
@@ -141,7 +141,7 @@ def test_quick_run_with_tiny_pretrained_models(tmp_path):
     assert res.exit_code == 0, res.output + repr(res.exception)
     s = json.loads((out / "summary.json").read_text())
     assert s["nre_used"] == 120 and s["rounds"] == 3
-    assert s["eval"]["mode"] == "sampled" and s["eval"]["prior"]["n"] == 1000
+    assert s["eval"]["mode"] == "sampled" and s["eval"]["prior"]["n"] == 400
     final = s["eval"]["final"]
     assert final["rate"] == final["k"] / final["n"]
     exact = binomtest(final["k"], final["n"]).proportion_ci(0.95, method="exact")
@@ -409,13 +409,13 @@ def test_guided_proposal_moves_away_from_phi_and_resumes_to_the_same_ledger(tmp_
             "--set", "eval.every=100", "--set", "rounds.draw_batch_size=256",
             "--set", "eval.final_samples=200"]
     whole, part = tmp_path / "whole", tmp_path / "part"
-    for out, budget in ((whole, 120), (part, 80)):
+    for out, budget in ((whole, 80), (part, 40)):
         res = CliRunner().invoke(main, ["run", "--out", str(out), "--budget", str(budget), *args])
         assert res.exit_code == 0, res.output + repr(res.exception)
-    res = CliRunner().invoke(main, ["resume", str(part), "--budget", "120", "-q"])
+    res = CliRunner().invoke(main, ["resume", str(part), "--budget", "80", "-q"])
     assert res.exit_code == 0, res.output
     keys = [[e.key for e in open_run(d).ledger.evaluations()] for d in (whole, part)]
-    assert keys[0] == keys[1] and len(set(keys[0])) == 120  # replay rebuilt the same proposal
+    assert keys[0] == keys[1] and len(set(keys[0])) == 80  # replay rebuilt the same proposal
     run = open_run(whole)
     post = run.method.restore(run).posterior
     assert isinstance(post.proposal, Guided) and post.proposal.beta == 2.0

@@ -11,13 +11,51 @@ import pytest
 BENCH = Path(__file__).parent.parent / "benchmarks"
 
 
+#: Scripts that run in a process of their own: they start processes or Ray, or measure their RSS.
+ISOLATED = {"crash_safety.py", "oracle_throughput.py", "memory_rounds.py"}
+
+
 def quick(tmp_path, script, *args, flags=("--quick",)):
-    env = {**os.environ, "BANEL_BENCH_RESULTS": str(tmp_path / "results"),
-           "BANEL_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
-    res = subprocess.run([sys.executable, str(BENCH / script), *flags, *args], cwd=tmp_path,
-                         env=env, capture_output=True, text=True, timeout=900, check=False)
+    """Run a benchmark script as `python script --quick ARGS` would; returns what it printed."""
+    env = {"BANEL_BENCH_RESULTS": str(tmp_path / "results"), "BANEL_CACHE": str(tmp_path / "cache"),
+           "OMP_NUM_THREADS": "1"}
+    argv = [str(BENCH / script), *flags, *args]
+    if script not in ISOLATED:  # torch and Lightning are imported already: seconds saved a script
+        return in_process(argv, env, tmp_path)
+    res = subprocess.run([sys.executable, *argv], cwd=tmp_path, env={**os.environ, **env},
+                         capture_output=True, text=True, timeout=900, check=False)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     return res.stdout
+
+
+def in_process(argv, env, cwd):
+    """runpy the script as __main__ with argv, env and cwd set, its benchmark modules imported
+    afresh (common.RESULTS reads the environment), and everything restored after."""
+    import contextlib
+    import io
+    import runpy
+
+    import torch
+
+    saved = (dict(os.environ), sys.argv, os.getcwd(), list(sys.path), torch.get_num_threads())
+    for name, mod in list(sys.modules.items()):
+        if str(getattr(mod, "__file__", None) or "").startswith(str(BENCH)):
+            del sys.modules[name]
+    os.environ.update(env)
+    sys.argv = argv
+    os.chdir(cwd)
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            runpy.run_path(argv[0], run_name="__main__")
+    except SystemExit as e:
+        assert e.code in (None, 0), f"{argv[0]} exited: {e.code}\n{out.getvalue()[-2000:]}"
+    finally:
+        os.environ.clear()
+        os.environ.update(saved[0])
+        sys.argv, _, sys.path[:] = saved[1], os.chdir(saved[2]), saved[3]
+        torch.set_num_threads(saved[4])
+    return out.getvalue()
 
 
 def test_filter_cost_quick(tmp_path):
@@ -101,13 +139,8 @@ def test_region_analysis_scripts_on_a_toy_run(tmp_path):
                                     "--set", "banel.distill.enabled=false"])
     assert res.exit_code == 0, res.output
     last = max(e.round for e in open_run(run_dir).ledger.solutions())
-    env = {**os.environ, "BANEL_BENCH_RESULTS": str(tmp_path / "results"), "OMP_NUM_THREADS": "1"}
-
     def script(name, *args):
-        out = subprocess.run([sys.executable, str(BENCH / name), str(run_dir), *args], env=env,
-                             capture_output=True, text=True, timeout=600, check=False)
-        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-        return out.stdout
+        return quick(tmp_path, name, str(run_dir), *args, flags=())
 
     script("rate_curve.py", "--n", "20000", "--m", "5000", "--draws", str(draws))
     out = script("refit_region.py", "--round", str(last), "--draws", str(draws), "--m", "2000")
@@ -131,14 +164,14 @@ def test_oracle_throughput_quick(tmp_path):
     assert "NRE/s" in out and "ledger overhead" in out
     by = {(r["executor"], r["workers"]): r["nre_per_second"] for r in data["rows"]}
     assert by["threads", 4] > 2 * by["threads", 1]  # calls overlap: throughput grows
-    # pools overlap calls too (19.5 against 9.9 inline on one loaded machine, 11.8 against 9.8
-    # on a busier one): their ratio is the benchmark's figure to read, not a timed assertion
-    assert by["processes", 4] > 0 and by["ray", 4] > 0
+    # pools overlap calls too: their ratio to inline is the benchmark's figure to read, not a
+    # timed assertion (each pool worker imports torch, which --quick keeps to two of them)
+    assert by["processes", 2] > 0 and by["ray", 2] > 0
     assert data["ledger_overhead_ms_per_nre"] > 0
 
 
 def test_crash_safety_quick(tmp_path):
-    """One run kill -9'd ten times at random points of its progress, resumed after each."""
+    """One run kill -9'd seven times at random points of its progress, resumed after each."""
     out = quick(tmp_path, "crash_safety.py")
     chain = json.loads((tmp_path / "results" / "crash_safety_quick.json").read_text())["chain"]
     assert "same_evaluations_as_uninterrupted" in out

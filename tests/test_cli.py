@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import banel, install_broken, install_example
+from helpers import banel, cli, install_broken, install_example
 
 from banel_framework.cli import main
 
@@ -92,7 +92,7 @@ def test_third_party_task_runs_through_its_entry_point(tmp_path, on_path):
     res = banel("tasks")
     assert res.returncode == 0 and "needle  [needle]" in res.stdout
     out = tmp_path / "run"
-    res = banel("run", "--task", "needle", "--out", str(out), "-q", "--budget", "60")
+    res = cli("run", "--task", "needle", "--out", str(out), "-q", "--budget", "60")
     assert res.returncode == 0, res.stderr
     s = json.loads((out / "summary.json").read_text())
     assert s["task"] == "needle" and s["nre_used"] <= 60

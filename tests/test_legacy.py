@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from helpers import banel
+from helpers import cli
 
 DATA = Path(__file__).parent / "data" / "run-0.1.0"
 
@@ -20,7 +20,7 @@ def keys(run_dir):
 def test_a_0_1_0_run_reports_and_resumes(tmp_path, method):
     run = tmp_path / method
     shutil.copytree(DATA / method, run)
-    res = banel("report", str(run))
+    res = cli("report", str(run))
     assert res.returncode == 0, res.stderr
     warned = [line for line in res.stderr.splitlines() if "settings moved" in line]
     assert len(warned) == 1 and "failure_model -> banel.failure_model" in warned[0]
@@ -28,7 +28,7 @@ def test_a_0_1_0_run_reports_and_resumes(tmp_path, method):
         assert "method_options -> reinforce" in warned[0]
     assert "banel.samples_per_round -> rounds.samples_per_round" in warned[0]
     assert json.loads((run / "summary.json").read_text())["nre_used"] == 30
-    res = banel("resume", str(run), "-q", "--budget", "50")
+    res = cli("resume", str(run), "-q", "--budget", "50")
     assert res.returncode == 0, res.stderr
     expected = json.loads((DATA / "expected_keys.json").read_text())["keys"][method]
     assert keys(run) == expected  # the same 50 evaluations an uninterrupted 0.1.0 run made

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import banel, install_example
+from helpers import banel, cli, install_example
 
 SLOW = ["--task", "needle", "--budget", "45", "-q", "--set", "oracle.name=slow",
         "--set", "oracle.options.delay=0.15", "--set", "rounds.samples_per_round=9"]
@@ -31,7 +31,7 @@ def keys(run_dir: Path) -> list[str]:
     return [k for (k,) in con.execute("SELECT key FROM evaluations ORDER BY id")]
 
 
-@pytest.mark.parametrize("kill_after", [  # the default run kills ten times: test_crash_safety_quick
+@pytest.mark.parametrize("kill_after", [  # the default run kills seven times: test_crash_safety_quick
     pytest.param(4, marks=pytest.mark.slow), pytest.param(16, marks=pytest.mark.slow)])
 def test_kill_9_then_resume(tmp_path, on_path, kill_after):
     on_path(install_example(tmp_path / "site"))
@@ -68,9 +68,9 @@ def test_kill_9_then_resume(tmp_path, on_path, kill_after):
 
 def test_resume_can_raise_the_budget(tmp_path):
     out = tmp_path / "run"
-    res = banel("run", "--out", str(out), "-q", "--budget", "30")
+    res = cli("run", "--out", str(out), "-q", "--budget", "30")
     assert res.returncode == 0, res.stderr
-    res = banel("resume", str(out), "-q", "--budget", "50")
+    res = cli("resume", str(out), "-q", "--budget", "50")
     assert res.returncode == 0, res.stderr
     s = json.loads((out / "summary.json").read_text())
     assert s["nre_used"] == 50 == s["nre_budget"] and len(set(keys(out))) == 50
@@ -78,14 +78,14 @@ def test_resume_can_raise_the_budget(tmp_path):
 
 def test_a_second_process_on_a_live_run_is_refused_and_a_killed_one_leaves_no_lock(tmp_path):
     out = tmp_path / "run"
-    res = banel("run", "--out", str(out), "-q", "--budget", "20")
+    res = cli("run", "--out", str(out), "-q", "--budget", "20")
     assert res.returncode == 0, res.stderr
     holder = subprocess.Popen([sys.executable, "-c", (
         "import sys, time; from banel_framework.lock import RunLock; "
         f"RunLock({str(out)!r}).acquire(); print('held', flush=True); time.sleep(60)")],
         stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
-    res = banel("resume", str(out), "-q", "--budget", "30")
+    res = cli("resume", str(out), "-q", "--budget", "30")
     lines = res.stderr.strip().splitlines()
     assert res.returncode == 2 and len(lines) == 1, res.stderr
     assert f"in use by process {holder.pid}" in lines[0]
@@ -93,6 +93,6 @@ def test_a_second_process_on_a_live_run_is_refused_and_a_killed_one_leaves_no_lo
     assert "budget: 20" in (out / "config.yaml").read_text()  # nor written
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait()
-    res = banel("resume", str(out), "-q", "--budget", "30")  # the kernel dropped the dead lock
+    res = cli("resume", str(out), "-q", "--budget", "30")  # the kernel dropped the dead lock
     assert res.returncode == 0, res.stderr
     assert json.loads((out / "summary.json").read_text())["nre_used"] == 30

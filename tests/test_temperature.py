@@ -10,7 +10,7 @@ from banel_framework.interfaces import LogProbModel
 from banel_framework.posterior import Posterior, RejectionRegion
 from banel_framework.run import build_prior, plan
 from banel_plugins.posterior_scorers import RatioScorer
-from helpers import banel
+from helpers import cli
 
 
 class Centre(LogProbModel):
@@ -48,7 +48,7 @@ def test_exact_acceptance_and_probabilities_match_the_draws(toy, t):
 def test_the_prior_reference_is_measured_at_the_sampling_temperature(tmp_path, toy):
     prior, support = toy
     out = tmp_path / "run"
-    res = banel("run", "--task", "toy-1d", "--method", "pretrained", "--budget", "20", "-q",
+    res = cli("run", "--task", "toy-1d", "--method", "pretrained", "--budget", "20", "-q",
                 "--out", str(out), "--set", "rounds.temperature=2.0")
     assert res.returncode == 0, res.stderr
     s = json.loads((out / "summary.json").read_text())

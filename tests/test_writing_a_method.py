@@ -5,7 +5,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-from helpers import banel, install_on_path
+from helpers import cli, install_on_path
 
 from banel_framework.run import open_run
 from banel_framework.samples import Samples
@@ -32,12 +32,12 @@ def test_the_doc_method_is_one_small_file():
 
 def test_the_doc_method_runs_resumes_and_is_described(tmp_path, on_path):
     on_path(install(tmp_path))
-    res = banel("methods")
+    res = cli("methods")
     assert res.returncode == 0 and "atypical" in res.stdout, res.stderr
-    res = banel("config", "--describe", "--method", "atypical")
+    res = cli("config", "--describe", "--method", "atypical")
     assert "atypical.pool" in res.stdout and "Candidates drawn per" in res.stdout
     out = tmp_path / "run"
-    res = banel("run", "--task", "toy-1d", "--method", "atypical", "--budget", "30", "-q",
+    res = cli("run", "--task", "toy-1d", "--method", "atypical", "--budget", "30", "-q",
                 "--out", str(out), "--set", "atypical.pool=3", "--set", "rounds.max_rounds=2")
     assert res.returncode == 0, res.stderr
     s = json.loads((out / "summary.json").read_text())
@@ -52,7 +52,7 @@ def test_the_doc_method_runs_resumes_and_is_described(tmp_path, on_path):
     evaluated = run.prior.log_prob(Samples.from_keys(keys)).mean()
     typical = run.prior.sample(2000, seed=1).log_prob.mean()
     assert evaluated < typical - 1.0
-    res = banel("resume", str(out), "-q", "--budget", "40")
+    res = cli("resume", str(out), "-q", "--budget", "40")
     assert res.returncode == 0, res.stderr
     s = json.loads((out / "summary.json").read_text())
     assert s["nre_used"] == 20 and s["stop_reason"].startswith("reached rounds.max_rounds")
