@@ -432,3 +432,17 @@ def test_addition_target_measures_a_target_built_by_its_set_options(tmp_path):
     assert max(int(k) for k in r["error_by_run_summing_to_9"]) <= 3
     classified = sum(n for _, n in r["error_by_run_summing_to_9"].values())
     assert classified == r["samples"] - r["invalid"]
+
+
+def test_addition_aligned_ranks_the_prior_under_each_model_and_slices_the_unlikely(tmp_path):
+    out = quick(tmp_path, "addition_aligned.py")
+    data = json.loads((tmp_path / "results" / "addition_aligned_quick.json").read_text())
+    rows = data["rows"]
+    assert [r["model"] for r in rows[::5]] == ["attacker", "pair sums", "pair digits", "sums to 9"]
+    assert all(r["queries"] == max(1, round(r["slice"] * data["valid"])) for r in rows)
+    assert all(0 <= r["wrong"] <= r["queries"] and 0 <= r["run_3_plus"] <= r["run_2_plus"] <= 1
+               for r in rows)
+    # a chain over "sums to 9" finds runs of such places unlikely: its tail is rich in them
+    bit = {r["slice"]: r for r in rows if r["model"] == "sums to 9"}
+    assert bit[0.1]["run_2_plus"] > 2 * data["all_draws"]["run_2_plus"]
+    assert "most unlikely" in out
