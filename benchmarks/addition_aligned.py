@@ -87,7 +87,8 @@ def draws(task, ctx, n: int, seed: int) -> tuple[list[str], list[float], list[tu
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--draws", type=int, default=200_000, help="prior draws to fit on, and to rank")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="a task option as on `banel run`")
@@ -124,7 +125,8 @@ def main() -> None:
             w = sum(wrong[i] for i in top)
             lo, hi = clopper_pearson(w, len(top))
             row = {"model": name, "slice": q, "queries": len(top), "wrong": w,
-                   "error": w / len(top), "ci": [lo, hi], "gain": w / len(top) / base if base else None,
+                   "error": w / len(top), "ci": [lo, hi],
+                   "gain": w / len(top) / base if base else None,
                    "run_2_plus": sum(runs[i] >= 2 for i in top) / len(top),
                    "run_3_plus": sum(runs[i] >= 3 for i in top) / len(top)}
             rows.append(row)

@@ -32,8 +32,8 @@ def install_broken(dest: Path) -> Path:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    """Run `banel ARGS` in this process through click's CliRunner (no interpreter to start: the
-    imports are warm); returns what banel() returns, an unexpected exception's traceback in stderr."""
+    """Run `banel ARGS` in this process through click's CliRunner (warm imports, no interpreter
+    to start); returns what banel() returns, an unexpected exception's traceback in stderr."""
     import traceback
 
     from click.testing import CliRunner
