@@ -37,7 +37,8 @@ def in_process(argv, env, cwd):
 
     import torch
 
-    saved = (dict(os.environ), sys.argv, os.getcwd(), list(sys.path), torch.get_num_threads())
+    environ, old_argv, old_cwd, old_path = dict(os.environ), sys.argv, os.getcwd(), list(sys.path)
+    threads = torch.get_num_threads()
     for name, mod in list(sys.modules.items()):
         if str(getattr(mod, "__file__", None) or "").startswith(str(BENCH)):
             del sys.modules[name]
@@ -52,9 +53,10 @@ def in_process(argv, env, cwd):
         assert e.code in (None, 0), f"{argv[0]} exited: {e.code}\n{out.getvalue()[-2000:]}"
     finally:
         os.environ.clear()
-        os.environ.update(saved[0])
-        sys.argv, _, sys.path[:] = saved[1], os.chdir(saved[2]), saved[3]
-        torch.set_num_threads(saved[4])
+        os.environ.update(environ)
+        os.chdir(old_cwd)
+        sys.argv, sys.path[:] = old_argv, old_path
+        torch.set_num_threads(threads)
     return out.getvalue()
 
 
@@ -139,6 +141,7 @@ def test_region_analysis_scripts_on_a_toy_run(tmp_path):
                                     "--set", "banel.distill.enabled=false"])
     assert res.exit_code == 0, res.output
     last = max(e.round for e in open_run(run_dir).ledger.solutions())
+
     def script(name, *args):
         return quick(tmp_path, name, str(run_dir), *args, flags=())
 
