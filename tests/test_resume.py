@@ -31,7 +31,8 @@ def keys(run_dir: Path) -> list[str]:
     return [k for (k,) in con.execute("SELECT key FROM evaluations ORDER BY id")]
 
 
-@pytest.mark.parametrize("kill_after", [  # the default run kills seven times: test_crash_safety_quick
+# the default run kills seven times: test_crash_safety_quick
+@pytest.mark.parametrize("kill_after", [
     pytest.param(4, marks=pytest.mark.slow), pytest.param(16, marks=pytest.mark.slow)])
 def test_kill_9_then_resume(tmp_path, on_path, kill_after):
     on_path(install_example(tmp_path / "site"))
