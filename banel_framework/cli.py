@@ -85,7 +85,7 @@ def _config_options(fn):
 @_JSON
 def runs(root, as_json) -> None:
     """List the run directories under ROOT (default: runs/) with their figures."""
-    from .outputs import list_runs
+    from .run_list import list_runs
 
     rows = list_runs(Path(root))
     if as_json:

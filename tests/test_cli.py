@@ -182,6 +182,18 @@ def test_runs_lists_finished_and_unfinished_runs(tmp_path):
     assert _run("runs", str(tmp_path / "none")).output.startswith("no run directories")
 
 
+def test_runs_lists_without_importing_torch():
+    """`banel runs` reads summaries and ledgers only: a fresh interpreter lists without torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from banel_framework.cli import main\n"
+            "try: main(['runs', 'no-such-dir'])\nexcept SystemExit: pass\n"
+            "print(sorted(m for m in ('torch', 'lightning', 'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == ["no run directories under no-such-dir", "[]"], out
+
+
 def test_log_level_shows_the_framework_s_own_log(tmp_path):
     from click.testing import CliRunner
 
