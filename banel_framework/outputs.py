@@ -12,7 +12,6 @@ import yaml
 
 from .evaluation import Rate, ratio_interval
 from .run import Run
-from .run_list import list_runs  # noqa: F401  (its earlier home)
 
 METRIC_COLUMNS = [
     "round", "nre_after", "nre_round", "successes", "solutions_total", "proposals_drawn",
